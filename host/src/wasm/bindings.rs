@@ -1,0 +1,34 @@
+//! Host bindings generated from `wit/connector.wit`, one module per world. The second world
+//! reuses the first world's types, log and clock so both share one set of Rust types.
+
+/// The `source-connector` world.
+pub mod source {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "source-connector",
+        exports: { default: async },
+    });
+}
+
+/// The `sink-connector` world.
+pub mod sink {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "sink-connector",
+        exports: { default: async },
+        with: {
+            "ferry:connector/types": super::source::ferry::connector::types,
+            "ferry:connector/log": super::source::ferry::connector::log,
+            "ferry:connector/clock": super::source::ferry::connector::clock,
+        },
+    });
+}
+
+pub use source::ferry::connector::types::{
+    ConfigKey, ConnectorInfo, Error as GuestError, Message, Position, RecordBatch,
+};
+
+/// The fully qualified export names, used to tell which world a component implements.
+pub const SOURCE_EXPORT: &str = "ferry:connector/source@0.1.0";
+/// See [`SOURCE_EXPORT`].
+pub const SINK_EXPORT: &str = "ferry:connector/sink@0.1.0";

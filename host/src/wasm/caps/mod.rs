@@ -1,0 +1,16 @@
+//! Host capabilities offered to guests (WIT imports), one file each, wired in one list here.
+
+pub mod clock;
+pub mod log;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::state::TaskState;
+
+/// Adds every capability and WASI to `linker`. Adding a capability changes one line here.
+pub fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    super::bindings::source::ferry::connector::log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    super::bindings::source::ferry::connector::clock::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! The one `Engine` per process: pooling allocator, epoch interruption with a 10 ms ticker,
+//! the compiled-component cache, and the shared `Linker`.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::WasmError;
+use super::state::TaskState;
+
+/// How often the epoch advances; a guest call yields to the executor at this period.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The largest linear memory any task may be granted (`task.memory.max.bytes` is capped here).
+pub const MAX_TASK_MEMORY: usize = 4 << 30;
+
+/// The process-wide WebAssembly runtime: engine, linker and compile cache.
+#[derive(Clone)]
+pub struct WasmRuntime {
+    /// Compiles and runs every component; one per process.
+    pub engine: Engine,
+    /// WASI plus Ferry's capabilities, shared by every instantiation.
+    pub linker: Arc<Linker<TaskState>>,
+    /// Where compiled components are kept between runs.
+    cache_dir: PathBuf,
+}
+
+impl WasmRuntime {
+    /// Builds the engine and starts the epoch ticker thread.
+    pub fn new(cache_dir: &Path) -> Result<Self, WasmError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(1000)
+            .total_core_instances(1000)
+            .total_memories(1000)
+            .total_tables(1000)
+            .total_stacks(1000)
+            .max_memory_size(MAX_TASK_MEMORY);
+        let mut config = Config::new();
+        config
+            .async_support(true)
+            .epoch_interruption(true)
+            .wasm_component_model(true)
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("ferry-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| WasmError::Engine(format!("epoch ticker: {e}")))?;
+        let mut linker = Linker::new(&engine);
+        super::caps::add_to_linker(&mut linker).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
+        std::fs::create_dir_all(cache_dir).map_err(|e| WasmError::Cache {
+            path: cache_dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(WasmRuntime {
+            engine,
+            linker: Arc::new(linker),
+            cache_dir: cache_dir.to_path_buf(),
+        })
+    }
+
+    /// Compiles `wasm` (sha256 `sha`), or loads it from the cache. Blocking: call it from a
+    /// blocking thread.
+    pub fn compile(&self, wasm: &[u8], sha: &str) -> Result<Component, WasmError> {
+        let mut hasher = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        let cached = self
+            .cache_dir
+            .join(format!("{sha}-{:016x}.cwasm", hasher.finish()));
+        if cached.exists() {
+            // SAFETY: the file was written by `serialize` of this engine configuration (the
+            // name carries its compatibility hash) and is never modified in place.
+            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(path = %cached.display(), "ignoring bad cache entry: {e:#}"),
+            }
+        }
+        let component = Component::new(&self.engine, wasm).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
+        if let Ok(bytes) = component.serialize() {
+            let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, &bytes).is_ok() {
+                let _ = std::fs::rename(&tmp, &cached);
+            }
+        }
+        Ok(component)
+    }
+}

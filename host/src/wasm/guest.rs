@@ -1,0 +1,367 @@
+//! Running guests: a compiled plugin ([`PluginCode`]) and one task's live instance
+//! ([`SourceGuest`], [`SinkGuest`]). Every call goes through [`Guarded`], which arms the epoch
+//! deadline before the call and turns a trap into a [`GuestFault`] that says what happened.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, ResourceAny};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::cli::AsyncStdoutStream;
+use wasmtime_wasi::{DirPerms, FilePerms, WasiCtxBuilder};
+
+use super::bindings::{self, ConnectorInfo, GuestError, Position, RecordBatch};
+use super::state::{GuestOutput, MemoryLimiter, OutputTail, TaskIds, TaskState};
+use super::{GuestFault, GuestLimits, PluginKind, WasmError, WasmRuntime};
+
+type Config = Vec<(String, String)>;
+
+/// The error a deadline callback raises when a call runs out of time.
+#[derive(Debug)]
+struct CallTimedOut;
+
+impl std::fmt::Display for CallTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("guest call timed out")
+    }
+}
+impl std::error::Error for CallTimedOut {}
+
+/// One compiled plugin version: the component and its pre-linked instance.
+#[derive(Clone)]
+pub struct PluginCode {
+    /// Source or sink.
+    pub kind: PluginKind,
+    source_pre: Option<bindings::source::SourceConnectorPre<TaskState>>,
+    sink_pre: Option<bindings::sink::SinkConnectorPre<TaskState>>,
+}
+
+impl PluginCode {
+    /// Pre-links `component` against the host's linker and checks which world it exports.
+    pub fn new(runtime: &WasmRuntime, component: &Component) -> Result<Self, WasmError> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(&runtime.engine).map(|(n, _)| n.to_string()).collect();
+        let kind = if exports.iter().any(|e| e == bindings::SOURCE_EXPORT) {
+            PluginKind::Source
+        } else if exports.iter().any(|e| e == bindings::SINK_EXPORT) {
+            PluginKind::Sink
+        } else {
+            return Err(WasmError::WrongWorld);
+        };
+        let pre = runtime
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| WasmError::Compile(format!("cannot link: {e:#}")))?;
+        let link = |e: wasmtime::Error| WasmError::Compile(format!("cannot link: {e:#}"));
+        Ok(match kind {
+            PluginKind::Source => PluginCode {
+                kind,
+                source_pre: Some(bindings::source::SourceConnectorPre::new(pre).map_err(link)?),
+                sink_pre: None,
+            },
+            PluginKind::Sink => PluginCode {
+                kind,
+                source_pre: None,
+                sink_pre: Some(bindings::sink::SinkConnectorPre::new(pre).map_err(link)?),
+            },
+        })
+    }
+
+    /// Calls `describe()` in a scratch instance.
+    pub async fn describe(&self, runtime: &WasmRuntime) -> Result<ConnectorInfo, GuestFault> {
+        let mut guard = Guarded::new(runtime, scratch_ids(), &GuestLimits::default())?;
+        match self.kind {
+            PluginKind::Source => {
+                let b = guard.instantiate_source(self).await?;
+                guard.arm();
+                let r = b.ferry_connector_source().call_describe(&mut guard.store).await;
+                guard.finish("describe", r)
+            }
+            PluginKind::Sink => {
+                let b = guard.instantiate_sink(self).await?;
+                guard.arm();
+                let r = b.ferry_connector_sink().call_describe(&mut guard.store).await;
+                guard.finish("describe", r)
+            }
+        }
+    }
+
+    /// Calls `validate(config)` then `task-configs(config, max)` in a scratch instance.
+    pub async fn plan_tasks(
+        &self,
+        runtime: &WasmRuntime,
+        config: &Config,
+        max_tasks: u32,
+    ) -> Result<Vec<Config>, GuestFault> {
+        let mut guard = Guarded::new(runtime, scratch_ids(), &GuestLimits::default())?;
+        let (validated, planned) = match self.kind {
+            PluginKind::Source => {
+                let b = guard.instantiate_source(self).await?;
+                let api = b.ferry_connector_source();
+                guard.arm();
+                let v = api.call_validate(&mut guard.store, config).await;
+                let v = guard.finish("validate", v)?;
+                if v.is_err() {
+                    (v, Ok(Vec::new()))
+                } else {
+                    guard.arm();
+                    let p = api.call_task_configs(&mut guard.store, config, max_tasks).await;
+                    (v, guard.finish("task-configs", p)?)
+                }
+            }
+            PluginKind::Sink => {
+                let b = guard.instantiate_sink(self).await?;
+                let api = b.ferry_connector_sink();
+                guard.arm();
+                let v = api.call_validate(&mut guard.store, config).await;
+                let v = guard.finish("validate", v)?;
+                if v.is_err() {
+                    (v, Ok(Vec::new()))
+                } else {
+                    guard.arm();
+                    let p = api.call_task_configs(&mut guard.store, config, max_tasks).await;
+                    (v, guard.finish("task-configs", p)?)
+                }
+            }
+        };
+        validated.map_err(returned)?;
+        planned.map_err(returned)
+    }
+}
+
+fn scratch_ids() -> TaskIds {
+    TaskIds {
+        connector: "(plugin)".into(),
+        task: 0,
+    }
+}
+
+/// Maps a guest's `error` value to a fault.
+pub fn returned(e: GuestError) -> GuestFault {
+    match e {
+        GuestError::InvalidConfig(m) => GuestFault::InvalidConfig(m),
+        GuestError::Retriable(m) => GuestFault::Retriable(m),
+        GuestError::Fatal(m) => GuestFault::Returned(m),
+    }
+}
+
+/// A store whose calls are bounded by a deadline and whose traps are classified.
+struct Guarded {
+    store: Store<TaskState>,
+    limits: GuestLimits,
+}
+
+impl Guarded {
+    fn new(runtime: &WasmRuntime, ids: TaskIds, limits: &GuestLimits) -> Result<Self, GuestFault> {
+        let tail = OutputTail::default();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(AsyncStdoutStream::new(
+            16 * 1024,
+            GuestOutput::new(ids.clone(), "stdout", tail.clone()),
+        ))
+        .stderr(AsyncStdoutStream::new(
+            16 * 1024,
+            GuestOutput::new(ids.clone(), "stderr", tail.clone()),
+        ))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+        if let Some(dir) = &limits.preopen_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                GuestFault::InvalidConfig(format!("file.dir: cannot create {}: {e}", dir.display()))
+            })?;
+            let guest_path = dir.to_string_lossy().into_owned();
+            wasi.preopened_dir(dir, guest_path, DirPerms::all(), FilePerms::all())
+                .map_err(|e| {
+                    GuestFault::InvalidConfig(format!("file.dir: cannot grant {}: {e:#}", dir.display()))
+                })?;
+        }
+        let state = TaskState {
+            ids,
+            wasi: wasi.build(),
+            table: Default::default(),
+            limiter: MemoryLimiter {
+                max_bytes: limits.memory_max,
+                denied: None,
+            },
+            deadline: Instant::now() + limits.call_timeout,
+            output_tail: tail,
+        };
+        let mut store = Store::new(&runtime.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                return Err(wasmtime::Error::new(CallTimedOut));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(Guarded {
+            store,
+            limits: limits.clone(),
+        })
+    }
+
+    /// Starts the clock for the next call.
+    fn arm(&mut self) {
+        let data = self.store.data_mut();
+        data.deadline = Instant::now() + self.limits.call_timeout;
+        data.output_tail.clear();
+        self.store.set_epoch_deadline(1);
+    }
+
+    /// Turns a call's outcome into the value or a classified fault.
+    fn finish<R>(&mut self, call: &'static str, r: wasmtime::Result<R>) -> Result<R, GuestFault> {
+        r.map_err(|e| self.classify(call, e))
+    }
+
+    fn classify(&mut self, call: &'static str, e: wasmtime::Error) -> GuestFault {
+        let data = self.store.data();
+        if e.downcast_ref::<CallTimedOut>().is_some() {
+            return GuestFault::Timeout {
+                call,
+                limit: self.limits.call_timeout,
+            };
+        }
+        if let Some((current, desired)) = data.limiter.denied {
+            return GuestFault::OutOfMemory {
+                current,
+                desired,
+                limit: data.limiter.max_bytes,
+            };
+        }
+        let output = data.output_tail.text();
+        if let Some(at) = output.find("panicked at") {
+            let message: String = output[at..].lines().take(2).collect::<Vec<_>>().join(": ");
+            return GuestFault::Panic(message);
+        }
+        GuestFault::Trap {
+            call,
+            detail: format!("{e:?}").lines().take(12).collect::<Vec<_>>().join(" | "),
+        }
+    }
+
+    async fn instantiate_source(
+        &mut self,
+        code: &PluginCode,
+    ) -> Result<bindings::source::SourceConnector, GuestFault> {
+        let pre = code.source_pre.as_ref().ok_or(GuestFault::Returned("not a source".into()))?;
+        self.arm();
+        let r = pre.instantiate_async(&mut self.store).await;
+        self.finish("instantiate", r)
+    }
+
+    async fn instantiate_sink(
+        &mut self,
+        code: &PluginCode,
+    ) -> Result<bindings::sink::SinkConnector, GuestFault> {
+        let pre = code.sink_pre.as_ref().ok_or(GuestFault::Returned("not a sink".into()))?;
+        self.arm();
+        let r = pre.instantiate_async(&mut self.store).await;
+        self.finish("instantiate", r)
+    }
+}
+
+/// A live source task in its own store.
+pub struct SourceGuest {
+    guard: Guarded,
+    bindings: bindings::source::SourceConnector,
+    task: ResourceAny,
+}
+
+impl SourceGuest {
+    /// Instantiates the plugin and opens a task at `committed`.
+    pub async fn open(
+        runtime: &WasmRuntime,
+        code: &PluginCode,
+        ids: TaskIds,
+        limits: &GuestLimits,
+        config: &Config,
+        committed: &[Position],
+    ) -> Result<Self, GuestFault> {
+        let mut guard = Guarded::new(runtime, ids, limits)?;
+        let bindings = guard.instantiate_source(code).await?;
+        guard.arm();
+        let r = bindings
+            .ferry_connector_source()
+            .source_task()
+            .call_open(&mut guard.store, config, committed)
+            .await;
+        let task = guard.finish("open", r)?.map_err(returned)?;
+        Ok(SourceGuest {
+            guard,
+            bindings,
+            task,
+        })
+    }
+
+    /// `poll()`: the next batches, or an empty list when idle.
+    pub async fn poll(&mut self) -> Result<Vec<RecordBatch>, GuestFault> {
+        self.guard.arm();
+        let r = self
+            .bindings
+            .ferry_connector_source()
+            .source_task()
+            .call_poll(&mut self.guard.store, self.task)
+            .await;
+        self.guard.finish("poll", r)?.map_err(returned)
+    }
+
+    /// `commit(positions)`, after RocketMQ acknowledged them.
+    pub async fn commit(&mut self, positions: &[Position]) -> Result<(), GuestFault> {
+        self.guard.arm();
+        let r = self
+            .bindings
+            .ferry_connector_source()
+            .source_task()
+            .call_commit(&mut self.guard.store, self.task, positions)
+            .await;
+        self.guard.finish("commit", r)
+    }
+}
+
+/// A live sink task in its own store.
+pub struct SinkGuest {
+    guard: Guarded,
+    bindings: bindings::sink::SinkConnector,
+    task: ResourceAny,
+}
+
+impl SinkGuest {
+    /// Instantiates the plugin and opens a task.
+    pub async fn open(
+        runtime: &WasmRuntime,
+        code: &PluginCode,
+        ids: TaskIds,
+        limits: &GuestLimits,
+        config: &Config,
+    ) -> Result<Self, GuestFault> {
+        let mut guard = Guarded::new(runtime, ids, limits)?;
+        let bindings = guard.instantiate_sink(code).await?;
+        guard.arm();
+        let r = bindings
+            .ferry_connector_sink()
+            .sink_task()
+            .call_open(&mut guard.store, config)
+            .await;
+        let task = guard.finish("open", r)?.map_err(returned)?;
+        Ok(SinkGuest {
+            guard,
+            bindings,
+            task,
+        })
+    }
+
+    /// `put(batches)`: returns once the destination acknowledged.
+    pub async fn put(&mut self, batches: &[RecordBatch]) -> Result<(), GuestFault> {
+        self.guard.arm();
+        let r = self
+            .bindings
+            .ferry_connector_sink()
+            .sink_task()
+            .call_put(&mut self.guard.store, self.task, batches)
+            .await;
+        self.guard.finish("put", r)?.map_err(returned)
+    }
+}
+
+/// How long a guest call may take by default (`task.call.timeout.ms`).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,134 @@
+//! The WebAssembly side of the host: one engine, generated bindings, host capabilities, the
+//! per-task store state, and [`guest`] wrappers that turn guest faults into typed errors.
+
+pub mod bindings;
+pub mod caps;
+pub mod engine;
+pub mod guest;
+pub mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use engine::WasmRuntime;
+pub use guest::{PluginCode, SinkGuest, SourceGuest};
+
+/// Whether a connector brings records in (source) or takes them out (sink).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// Exports `ferry:connector/source`.
+    Source,
+    /// Exports `ferry:connector/sink`.
+    Sink,
+}
+
+/// Errors of the engine and of loading a component.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmError {
+    /// The engine could not be configured.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    /// The compile cache folder is unusable.
+    #[error("compile cache {path}: {reason}")]
+    Cache {
+        /// The cache folder.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The bytes are not a valid component for this engine.
+    #[error("does not compile: {0}")]
+    Compile(String),
+    /// A core module, not a component.
+    #[error("is a core WebAssembly module, not a component (build for wasm32-wasip2)")]
+    CoreModule,
+    /// Not WebAssembly at all.
+    #[error("is not a WebAssembly file (no \\0asm header)")]
+    NotWasm,
+    /// A component that exports neither Ferry world.
+    #[error("exports neither {} nor {}", bindings::SOURCE_EXPORT, bindings::SINK_EXPORT)]
+    WrongWorld,
+    /// The component failed while instantiating or describing itself.
+    #[error("{0}")]
+    Guest(#[from] GuestFault),
+}
+
+/// Why a guest call failed. Every variant fails the task, never the worker.
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum GuestFault {
+    /// The guest panicked (its message is kept).
+    #[error("guest panicked: {0}")]
+    Panic(String),
+    /// The guest tried to grow its memory past `task.memory.max.bytes`.
+    #[error("out of memory: guest asked to grow memory from {current} to {desired} bytes, limit is {limit} bytes (task.memory.max.bytes)")]
+    OutOfMemory {
+        /// Memory size before the denied growth.
+        current: usize,
+        /// The size the guest asked for.
+        desired: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A call ran longer than `task.call.timeout.ms`.
+    #[error("timeout: guest call `{call}` ran longer than {}ms (task.call.timeout.ms)", .limit.as_millis())]
+    Timeout {
+        /// Which export was called.
+        call: &'static str,
+        /// The configured budget.
+        limit: Duration,
+    },
+    /// Any other trap (unreachable, out-of-bounds access, ...).
+    #[error("guest trapped in `{call}`: {detail}")]
+    Trap {
+        /// Which export was called.
+        call: &'static str,
+        /// The trap and its backtrace.
+        detail: String,
+    },
+    /// The guest returned an error value.
+    #[error("{0}")]
+    Returned(String),
+    /// The guest said the configuration is invalid.
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
+    /// The guest reported a transient failure.
+    #[error("retriable: {0}")]
+    Retriable(String),
+}
+
+impl GuestFault {
+    /// A short machine-readable kind, shown in the status API.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GuestFault::Panic(_) => "panic",
+            GuestFault::OutOfMemory { .. } => "out-of-memory",
+            GuestFault::Timeout { .. } => "timeout",
+            GuestFault::Trap { .. } => "trap",
+            GuestFault::Returned(_) => "fatal",
+            GuestFault::InvalidConfig(_) => "invalid-config",
+            GuestFault::Retriable(_) => "retriable",
+        }
+    }
+}
+
+/// Sandbox settings of one task, from its connector config.
+#[derive(Clone, Debug)]
+pub struct GuestLimits {
+    /// `task.memory.max.bytes`.
+    pub memory_max: usize,
+    /// `task.call.timeout.ms`.
+    pub call_timeout: Duration,
+    /// The one directory granted to the task (`file.dir`), if any.
+    pub preopen_dir: Option<PathBuf>,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        GuestLimits {
+            memory_max: 64 << 20,
+            call_timeout: Duration::from_secs(30),
+            preopen_dir: None,
+        }
+    }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Starts or stops the loopback RocketMQ name server and broker used by tests and the demo.
+#   scripts/brokers.sh up     installs if missing, starts both, waits until they are ready
+#   scripts/brokers.sh down   stops both (idempotent)
+# State (configs, logs, store, pids) lives in $FERRY_BROKER_DIR (default ~/.cache/ferry/brokers).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
+DIR="${FERRY_BROKER_DIR:-$HOME/.cache/ferry/brokers}"
+NAMESRV_PORT="${FERRY_NAMESRV_PORT:-9876}"
+BROKER_PORT="${FERRY_BROKER_PORT:-10911}"
+NAMESRV_HEALTH=127.0.0.1:19876
+BROKER_HEALTH=127.0.0.1:20911
+
+stop_pid() {
+  local file="$1"
+  [ -f "$file" ] || return 0
+  local pid; pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+wait_ready() {
+  local name="$1" addr="$2" port="$3" log="$4"
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "ferry: $name ready on 127.0.0.1:$port"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "ferry: $name did not become ready (health $addr); last log lines:" >&2
+  tail -20 "$log" >&2 || true
+  return 1
+}
+
+up() {
+  "$here/install-brokers.sh"
+  down
+  mkdir -p "$DIR/home/conf" "$DIR/namesrv" "$DIR/store"
+  cat > "$DIR/namesrv.toml" <<TOML
+rocketmqHome = "$DIR/home"
+kvConfigPath = "$DIR/namesrv/kvConfig.json"
+configStorePath = "$DIR/namesrv/namesrv.properties"
+TOML
+  cat > "$DIR/broker.toml" <<TOML
+[broker]
+namesrvAddr = "127.0.0.1:$NAMESRV_PORT"
+brokerIp1 = "127.0.0.1"
+listenPort = $BROKER_PORT
+storePathRootDir = "$DIR/store"
+autoCreateTopicEnable = true
+
+[broker.brokerServerConfig]
+bindAddress = "127.0.0.1"
+
+[broker.brokerIdentity]
+brokerName = "ferry-broker-a"
+brokerClusterName = "FerryCluster"
+brokerId = 0
+
+[store]
+storeType = "LocalFile"
+brokerRole = "ASYNC_MASTER"
+storePathRootDir = "$DIR/store"
+haListenAddress = "127.0.0.1"
+haListenPort = $((BROKER_PORT + 1))
+TOML
+  ROCKETMQ_HOME="$DIR/home" ROCKETMQ_HEALTH_BIND_ADDR=$NAMESRV_HEALTH \
+    nohup "$FERRY_TOOLS/bin/rocketmq-namesrv-rust" -c "$DIR/namesrv.toml" \
+    --listenPort "$NAMESRV_PORT" --bindAddress 127.0.0.1 > "$DIR/namesrv.log" 2>&1 &
+  echo $! > "$DIR/namesrv.pid"
+  wait_ready "name server" $NAMESRV_HEALTH "$NAMESRV_PORT" "$DIR/namesrv.log"
+  ROCKETMQ_HOME="$DIR/home" ROCKETMQ_HEALTH_BIND_ADDR=$BROKER_HEALTH \
+    nohup "$FERRY_TOOLS/bin/rocketmq-broker-rust" -c "$DIR/broker.toml" \
+    -n "127.0.0.1:$NAMESRV_PORT" > "$DIR/broker.log" 2>&1 &
+  echo $! > "$DIR/broker.pid"
+  wait_ready "broker" $BROKER_HEALTH "$BROKER_PORT" "$DIR/broker.log"
+}
+
+down() {
+  stop_pid "$DIR/broker.pid"
+  stop_pid "$DIR/namesrv.pid"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

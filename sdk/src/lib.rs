@@ -1,0 +1,262 @@
+//! Ferry guest SDK: write a Ferry connector in plain Rust.
+//!
+//! A connector crate implements [`SourceConnector`] + [`SourceTask`] (or [`SinkConnector`] +
+//! [`SinkTask`]) and calls [`export_source!`] (or [`export_sink!`]) once. Build it with
+//! `cargo build --release --target wasm32-wasip2`; the `.wasm` file is the plugin.
+//!
+//! The WIT contract lives in `wit/connector.wit` at the repository root; this crate only adapts
+//! the generated bindings to ordinary traits (`&mut self`, owned values).
+#![deny(missing_docs)]
+
+use std::cell::RefCell;
+
+/// Bindings for the `source-connector` world (generated; used by [`export_source!`]).
+#[doc(hidden)]
+pub mod source_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "source-connector",
+        pub_export_macro: true,
+        export_macro_name: "export_source_world",
+        default_bindings_module: "ferry_sdk::source_bindings",
+    });
+}
+
+/// Bindings for the `sink-connector` world, sharing the types of the source world.
+#[doc(hidden)]
+pub mod sink_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "sink-connector",
+        pub_export_macro: true,
+        export_macro_name: "export_sink_world",
+        default_bindings_module: "ferry_sdk::sink_bindings",
+        with: {
+            "ferry:connector/types@0.1.0": crate::source_bindings::ferry::connector::types,
+            "ferry:connector/log@0.1.0": crate::source_bindings::ferry::connector::log,
+            "ferry:connector/clock@0.1.0": crate::source_bindings::ferry::connector::clock,
+        },
+    });
+}
+
+pub use source_bindings::ferry::connector::types::{
+    ConfigKey, ConnectorInfo, Error, Message, Position, RecordBatch,
+};
+
+/// A connector or task configuration, as string pairs.
+pub type Config = Vec<(String, String)>;
+
+/// Host logging, tagged by the host with the connector and task ids.
+pub mod log {
+    use crate::source_bindings::ferry::connector::log::{Level, log};
+
+    /// Logs at debug level.
+    pub fn debug(message: &str) {
+        log(Level::Debug, message)
+    }
+    /// Logs at info level.
+    pub fn info(message: &str) {
+        log(Level::Info, message)
+    }
+    /// Logs at warn level.
+    pub fn warn(message: &str) {
+        log(Level::Warn, message)
+    }
+    /// Logs at error level.
+    pub fn error(message: &str) {
+        log(Level::Error, message)
+    }
+}
+
+/// Milliseconds since the Unix epoch, from the host's clock.
+pub fn now_ms() -> i64 {
+    source_bindings::ferry::connector::clock::now_ms()
+}
+
+/// Looks up `key` in a config.
+pub fn get<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    config
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Looks up `key` and parses it, with a clear `invalid-config` error naming the key.
+pub fn get_parsed<T: std::str::FromStr>(
+    config: &[(String, String)],
+    key: &str,
+    default: Option<T>,
+) -> Result<T, Error> {
+    match get(config, key) {
+        Some(raw) => raw.trim().parse().map_err(|_| {
+            Error::InvalidConfig(format!("{key}: cannot parse {raw:?}"))
+        }),
+        None => default.ok_or_else(|| Error::InvalidConfig(format!("{key}: required"))),
+    }
+}
+
+/// Checks that every required key of `info` is present.
+pub fn check_required(info: &ConnectorInfo, config: &[(String, String)]) -> Result<(), Error> {
+    for key in info.config_keys.iter().filter(|k| k.required) {
+        if get(config, &key.name).is_none() {
+            return Err(Error::InvalidConfig(format!("{}: required", key.name)));
+        }
+    }
+    Ok(())
+}
+
+/// A source connector: describes itself and splits its config into task configs.
+pub trait SourceConnector {
+    /// The task type this connector runs.
+    type Task: SourceTask;
+    /// Name, version, aliases and config schema.
+    fn describe() -> ConnectorInfo;
+    /// Checks a config. The default checks the required keys of [`Self::describe`].
+    fn validate(config: &[(String, String)]) -> Result<(), Error> {
+        check_required(&Self::describe(), config)
+    }
+    /// Splits the config over at most `max_tasks` tasks. The default gives each task the
+    /// connector config plus `task.index` and `task.count`.
+    fn task_configs(config: &[(String, String)], max_tasks: u32) -> Result<Vec<Config>, Error> {
+        Ok(split_evenly(config, max_tasks))
+    }
+}
+
+/// One running source task.
+pub trait SourceTask: Sized + 'static {
+    /// Opens the task at the positions the host last committed.
+    fn open(config: Config, committed: Vec<Position>) -> Result<Self, Error>;
+    /// Returns the next batches, or an empty list when idle.
+    fn poll(&mut self) -> Result<Vec<RecordBatch>, Error>;
+    /// Called after RocketMQ acknowledged everything up to `positions`.
+    fn commit(&mut self, _positions: Vec<Position>) {}
+}
+
+/// A sink connector: describes itself and splits its config into task configs.
+pub trait SinkConnector {
+    /// The task type this connector runs.
+    type Task: SinkTask;
+    /// Name, version, aliases and config schema.
+    fn describe() -> ConnectorInfo;
+    /// Checks a config. The default checks the required keys of [`Self::describe`].
+    fn validate(config: &[(String, String)]) -> Result<(), Error> {
+        check_required(&Self::describe(), config)
+    }
+    /// Splits the config over at most `max_tasks` tasks (see [`SourceConnector::task_configs`]).
+    fn task_configs(config: &[(String, String)], max_tasks: u32) -> Result<Vec<Config>, Error> {
+        Ok(split_evenly(config, max_tasks))
+    }
+}
+
+/// One running sink task.
+pub trait SinkTask: Sized + 'static {
+    /// Opens the task.
+    fn open(config: Config) -> Result<Self, Error>;
+    /// Delivers batches; returns only once the destination acknowledged them.
+    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error>;
+    /// Makes everything delivered so far durable.
+    fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The default task split: `max_tasks` copies of the config, each with `task.index`/`task.count`.
+pub fn split_evenly(config: &[(String, String)], max_tasks: u32) -> Vec<Config> {
+    let count = max_tasks.max(1);
+    (0..count)
+        .map(|index| {
+            let mut task = config.to_vec();
+            task.push(("task.index".into(), index.to_string()));
+            task.push(("task.count".into(), count.to_string()));
+            task
+        })
+        .collect()
+}
+
+/// Adapts a [`SourceTask`] to the generated resource trait (which takes `&self`).
+#[doc(hidden)]
+pub struct SourceTaskAdapter<T>(pub RefCell<T>);
+
+/// Adapts a [`SinkTask`] to the generated resource trait (which takes `&self`).
+#[doc(hidden)]
+pub struct SinkTaskAdapter<T>(pub RefCell<T>);
+
+impl<T: SourceTask> source_bindings::exports::ferry::connector::source::GuestSourceTask
+    for SourceTaskAdapter<T>
+{
+    fn open(
+        config: Config,
+        committed: Vec<Position>,
+    ) -> Result<source_bindings::exports::ferry::connector::source::SourceTask, Error> {
+        let task = T::open(config, committed)?;
+        Ok(source_bindings::exports::ferry::connector::source::SourceTask::new(
+            SourceTaskAdapter(RefCell::new(task)),
+        ))
+    }
+    fn poll(&self) -> Result<Vec<RecordBatch>, Error> {
+        self.0.borrow_mut().poll()
+    }
+    fn commit(&self, positions: Vec<Position>) {
+        self.0.borrow_mut().commit(positions)
+    }
+}
+
+impl<T: SinkTask> sink_bindings::exports::ferry::connector::sink::GuestSinkTask
+    for SinkTaskAdapter<T>
+{
+    fn open(config: Config) -> Result<sink_bindings::exports::ferry::connector::sink::SinkTask, Error> {
+        let task = T::open(config)?;
+        Ok(sink_bindings::exports::ferry::connector::sink::SinkTask::new(
+            SinkTaskAdapter(RefCell::new(task)),
+        ))
+    }
+    fn put(&self, batches: Vec<RecordBatch>) -> Result<(), Error> {
+        self.0.borrow_mut().put(batches)
+    }
+    fn flush(&self) -> Result<(), Error> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+/// Exports a [`SourceConnector`] as the component's `source` interface.
+#[macro_export]
+macro_rules! export_source {
+    ($connector:ty) => {
+        struct __FerrySourceExport;
+        impl $crate::source_bindings::exports::ferry::connector::source::Guest for __FerrySourceExport {
+            type SourceTask = $crate::SourceTaskAdapter<<$connector as $crate::SourceConnector>::Task>;
+            fn describe() -> $crate::ConnectorInfo {
+                <$connector as $crate::SourceConnector>::describe()
+            }
+            fn validate(config: $crate::Config) -> Result<(), $crate::Error> {
+                <$connector as $crate::SourceConnector>::validate(&config)
+            }
+            fn task_configs(config: $crate::Config, max_tasks: u32) -> Result<Vec<$crate::Config>, $crate::Error> {
+                <$connector as $crate::SourceConnector>::task_configs(&config, max_tasks)
+            }
+        }
+        $crate::source_bindings::export_source_world!(__FerrySourceExport);
+    };
+}
+
+/// Exports a [`SinkConnector`] as the component's `sink` interface.
+#[macro_export]
+macro_rules! export_sink {
+    ($connector:ty) => {
+        struct __FerrySinkExport;
+        impl $crate::sink_bindings::exports::ferry::connector::sink::Guest for __FerrySinkExport {
+            type SinkTask = $crate::SinkTaskAdapter<<$connector as $crate::SinkConnector>::Task>;
+            fn describe() -> $crate::ConnectorInfo {
+                <$connector as $crate::SinkConnector>::describe()
+            }
+            fn validate(config: $crate::Config) -> Result<(), $crate::Error> {
+                <$connector as $crate::SinkConnector>::validate(&config)
+            }
+            fn task_configs(config: $crate::Config, max_tasks: u32) -> Result<Vec<$crate::Config>, $crate::Error> {
+                <$connector as $crate::SinkConnector>::task_configs(&config, max_tasks)
+            }
+        }
+        $crate::sink_bindings::export_sink_world!(__FerrySinkExport);
+    };
+}
