@@ -1,1 +1,258 @@
+//! Helpers for Ferry's integration tests: start `ferry` worker processes against the loopback
+//! RocketMQ started by `just test`, talk to their REST API, and read what file-sink wrote.
+#![deny(missing_docs)]
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The name server the tests use (`FERRY_NAMESRV`, default 127.0.0.1:9876).
+pub fn namesrv() -> String {
+    std::env::var("FERRY_NAMESRV").unwrap_or_else(|_| "127.0.0.1:9876".into())
+}
+
+/// Where `just build-plugins` put the connectors.
+pub fn built_plugins() -> PathBuf {
+    std::env::var("FERRY_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
+}
+
+/// The `ferry` binary next to this test binary.
+pub fn ferry_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    dir.join("ferry")
+}
+
+/// A unique name for topics, connectors and folders of one test.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fresh folder under the system temp folder.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `timeout` passes (then panics with
+/// `what` and the last observation from `describe`).
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A `ferry` worker process with its own store and plugin folders.
+pub struct Worker {
+    child: Option<Child>,
+    /// `host:port` of its REST API.
+    pub addr: String,
+    /// Its `storePathRootDir`.
+    pub store: PathBuf,
+    /// Its plugin folder.
+    pub plugins: PathBuf,
+    /// Its `connect.conf`.
+    pub conf: PathBuf,
+    /// Where its log goes.
+    pub log: PathBuf,
+}
+
+impl Worker {
+    /// Starts a worker whose plugin folder holds copies of `plugins` (names without `.wasm`).
+    pub fn start(plugins: &[&str]) -> Worker {
+        let root = temp_dir("ferry-worker");
+        let plugin_dir = root.join("plugins");
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        for p in plugins {
+            let from = built_plugins().join(format!("{p}.wasm"));
+            std::fs::copy(&from, plugin_dir.join(format!("{p}.wasm")))
+                .unwrap_or_else(|e| panic!("copy {}: {e} (run `just build-plugins`)", from.display()));
+        }
+        let store = root.join("store");
+        let conf = root.join("connect.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "workerId={}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={}\naclEnable=false\n\
+                 autoCreateGroupEnable=true\npluginPaths={}\n",
+                unique("w"),
+                store.display(),
+                namesrv(),
+                plugin_dir.display()
+            ),
+        )
+        .unwrap();
+        let mut worker = Worker {
+            child: None,
+            addr: String::new(),
+            store,
+            plugins: plugin_dir,
+            log: root.join("worker.log"),
+            conf,
+        };
+        worker.spawn();
+        worker
+    }
+
+    /// (Re)starts the process on the same folders and waits for its REST API.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut child = Command::new(ferry_bin())
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", ferry_bin().display()));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(at) = line.find("http://") {
+                    let _ = tx.send(line[at + 7..].trim().to_string());
+                    sent = true;
+                }
+            }
+        });
+        self.addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("worker did not start; log:\n{}", self.log_text()));
+        self.child = Some(child);
+    }
+
+    /// The worker's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL (no shutdown work at all).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(40);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// One HTTP request; returns (status, parsed JSON body or Null).
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        http(&self.addr, method, path, body)
+    }
+
+    /// Creates a connector through `POST /connectors`, asserting 201.
+    pub fn create(&self, name: &str, config: Value) {
+        let (code, body) = self.request("POST", "/connectors", Some(&serde_json::json!({"name": name, "config": config})));
+        assert_eq!(code, 201, "create {name}: {body}");
+    }
+
+    /// `GET /connectors/{name}/status`.
+    pub fn status(&self, name: &str) -> Value {
+        self.request("GET", &format!("/connectors/{name}/status"), None).1
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+pub fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// What file-sink wrote into a folder: how many times each datagen record number was seen.
+pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
+    let mut counts = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return counts;
+    };
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        for line in text.lines() {
+            // A line being written right now may be incomplete; it is counted next time.
+            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+            if let Some(n) = v["value"].as_str().and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()) {
+                *counts.entry(n).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Checks that `counts` holds every record number below `total`; returns the duplicates.
+pub fn assert_complete(counts: &BTreeMap<u64, u32>, total: u64) -> u64 {
+    let missing: Vec<u64> = (0..total).filter(|n| !counts.contains_key(n)).take(20).collect();
+    assert!(missing.is_empty(), "records lost (first 20 missing): {missing:?}; distinct seen {}", counts.len());
+    let unexpected: Vec<u64> = counts.keys().filter(|n| **n >= total).copied().take(20).collect();
+    assert!(unexpected.is_empty(), "records that were never produced: {unexpected:?}");
+    counts.values().map(|c| (*c as u64).saturating_sub(1)).sum()
+}

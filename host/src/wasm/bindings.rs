@@ -2,6 +2,7 @@
 //! reuses the first world's types, log and clock so both share one set of Rust types.
 
 /// The `source-connector` world.
+#[allow(missing_docs)]
 pub mod source {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -11,6 +12,7 @@ pub mod source {
 }
 
 /// The `sink-connector` world.
+#[allow(missing_docs)]
 pub mod sink {
     wasmtime::component::bindgen!({
         path: "../wit",

@@ -41,7 +41,6 @@ impl WasmRuntime {
             .max_memory_size(MAX_TASK_MEMORY);
         let mut config = Config::new();
         config
-            .async_support(true)
             .epoch_interruption(true)
             .wasm_component_model(true)
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable)

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, ResourceAny};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::cli::AsyncStdoutStream;
-use wasmtime_wasi::{DirPerms, FilePerms, WasiCtxBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::FsPerms;
 
 use super::bindings::{self, ConnectorInfo, GuestError, Position, RecordBatch};
 use super::state::{GuestOutput, MemoryLimiter, OutputTail, TaskIds, TaskState};
@@ -170,7 +171,7 @@ impl Guarded {
                 GuestFault::InvalidConfig(format!("file.dir: cannot create {}: {e}", dir.display()))
             })?;
             let guest_path = dir.to_string_lossy().into_owned();
-            wasi.preopened_dir(dir, guest_path, DirPerms::all(), FilePerms::all())
+            wasi.preopened_dir(dir, guest_path, FsPerms::ReadWrite)
                 .map_err(|e| {
                     GuestFault::InvalidConfig(format!("file.dir: cannot grant {}: {e:#}", dir.display()))
                 })?;

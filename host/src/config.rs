@@ -1,0 +1,321 @@
+//! Settings: the worker's `connect.conf` (the seed's keys plus `httpBind`) and connector
+//! configs (string maps with the seed's keys and Ferry's sandbox keys).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A bad worker setting; `main` prints it and exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read: {reason}")]
+    Unreadable {
+        /// The config file.
+        file: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// A required key is missing.
+    #[error("{file}: missing required key `{key}`")]
+    Missing {
+        /// The config file.
+        file: PathBuf,
+        /// The key.
+        key: &'static str,
+    },
+    /// A key has a value that cannot be used.
+    #[error("{file}: bad value for `{key}`: {reason}")]
+    BadValue {
+        /// The config file.
+        file: PathBuf,
+        /// The key.
+        key: String,
+        /// Why it is bad.
+        reason: String,
+    },
+}
+
+/// The worker's settings (`ferry -c connect.conf`).
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Unique name of this worker in the cluster; the RocketMQ clients' instance name.
+    pub worker_id: String,
+    /// Where connector configs, positions and the compile cache are kept.
+    pub store_path_root_dir: PathBuf,
+    /// REST port (0 picks a free port; the chosen one is logged).
+    pub http_port: u16,
+    /// REST bind address (default 127.0.0.1).
+    pub http_bind: IpAddr,
+    /// RocketMQ name server(s), `host:port[;host:port]`.
+    pub namesrv_addr: String,
+    /// Whether the RocketMQ clients sign requests with `accessKey`/`secretKey`.
+    pub acl_enable: bool,
+    /// ACL access key.
+    pub access_key: Option<String>,
+    /// ACL secret key.
+    pub secret_key: Option<String>,
+    /// Whether missing topics and groups are created.
+    pub auto_create_group_enable: bool,
+    /// Folders scanned for `*.wasm` connectors.
+    pub plugin_paths: Vec<PathBuf>,
+}
+
+/// Keys `connect.conf` understands; others are warned about.
+const KNOWN_KEYS: &[&str] = &[
+    "workerId",
+    "storePathRootDir",
+    "httpPort",
+    "httpBind",
+    "namesrvAddr",
+    "aclEnable",
+    "accessKey",
+    "secretKey",
+    "autoCreateGroupEnable",
+    "pluginPaths",
+];
+
+/// Parses `key=value` lines; `#` starts a comment (also after a value, as in the seed's file).
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for line in text.lines() {
+        let line = match line.find('#') {
+            Some(i) => &line[..i],
+            None => line,
+        }
+        .trim();
+        if line.is_empty() || line.starts_with('!') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=').or_else(|| line.split_once(':')) {
+            Some((k, v)) => (k.trim(), v.trim()),
+            None => (line, ""),
+        };
+        map.insert(key.to_string(), value.to_string());
+    }
+    map
+}
+
+impl WorkerConfig {
+    /// Reads and checks `file`. Unknown keys are returned as warnings.
+    pub fn load(file: &Path) -> Result<(WorkerConfig, Vec<String>), ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Unreadable {
+            file: file.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::from_properties(file, &parse_properties(&text))
+    }
+
+    /// Checks parsed properties; `file` is only used in messages.
+    pub fn from_properties(
+        file: &Path,
+        props: &BTreeMap<String, String>,
+    ) -> Result<(WorkerConfig, Vec<String>), ConfigError> {
+        let required = |key: &'static str| {
+            props
+                .get(key)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or_else(|| ConfigError::Missing {
+                    file: file.to_path_buf(),
+                    key,
+                })
+        };
+        let bad = |key: &str, reason: String| ConfigError::BadValue {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let boolean = |key: &str, default: bool| match props.get(key).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" => Ok(false),
+            Some(v) => Err(bad(key, format!("`{v}` is not true or false"))),
+        };
+        let worker_id = required("workerId")?;
+        let store_path_root_dir = PathBuf::from(required("storePathRootDir")?);
+        let http_port = match props.get("httpPort") {
+            None => 8082,
+            Some(v) => v.parse().map_err(|_| bad("httpPort", format!("`{v}` is not a port number")))?,
+        };
+        let http_bind = match props.get("httpBind") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v.parse().map_err(|_| bad("httpBind", format!("`{v}` is not an IP address")))?,
+        };
+        let namesrv_addr = required("namesrvAddr")?;
+        for addr in namesrv_addr.split(';') {
+            if !addr.contains(':') {
+                return Err(bad("namesrvAddr", format!("`{addr}` is not host:port")));
+            }
+        }
+        let acl_enable = boolean("aclEnable", false)?;
+        let access_key = props.get("accessKey").cloned();
+        let secret_key = props.get("secretKey").cloned();
+        if acl_enable && (access_key.is_none() || secret_key.is_none()) {
+            return Err(bad("aclEnable", "true needs accessKey and secretKey".into()));
+        }
+        let plugin_paths: Vec<PathBuf> = required("pluginPaths")?
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        let warnings = props
+            .keys()
+            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+            .map(|k| format!("{}: unknown key `{k}` ignored", file.display()))
+            .collect();
+        Ok((
+            WorkerConfig {
+                worker_id,
+                store_path_root_dir,
+                http_port,
+                http_bind,
+                namesrv_addr,
+                acl_enable,
+                access_key,
+                secret_key,
+                auto_create_group_enable: boolean("autoCreateGroupEnable", true)?,
+                plugin_paths,
+            },
+            warnings,
+        ))
+    }
+}
+
+/// A connector's config: the user's string pairs.
+pub type ConnectorConfig = BTreeMap<String, String>;
+
+/// The key naming the plugin (or one of its aliases).
+pub const CONNECTOR_CLASS: &str = "connector-class";
+/// How many tasks to run.
+pub const TASKS_NUM: &str = "tasks.num";
+/// Topics a sink consumes.
+pub const ROCKETMQ_TOPICS: &str = "rocketmq.topics";
+/// Per-task memory limit.
+pub const MEMORY_MAX: &str = "task.memory.max.bytes";
+/// Per-call time limit.
+pub const CALL_TIMEOUT: &str = "task.call.timeout.ms";
+/// The one directory the host grants a task.
+pub const FILE_DIR: &str = "file.dir";
+
+/// A connector config value that cannot be used (answered with 400).
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConnectorConfigError {
+    /// The key.
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The host-level settings of a connector, checked once when it is created or updated.
+#[derive(Clone, Debug)]
+pub struct HostSettings {
+    /// `tasks.num` (default 1).
+    pub tasks: u32,
+    /// `task.memory.max.bytes` (default 64 MiB).
+    pub memory_max: usize,
+    /// `task.call.timeout.ms` (default 30 s).
+    pub call_timeout: Duration,
+    /// `rocketmq.topics` as a list.
+    pub rocketmq_topics: Vec<String>,
+    /// `file.dir`.
+    pub file_dir: Option<PathBuf>,
+}
+
+impl HostSettings {
+    /// Reads the host-level keys of `config`.
+    pub fn from_config(config: &ConnectorConfig) -> Result<Self, ConnectorConfigError> {
+        fn number<T: std::str::FromStr>(
+            config: &ConnectorConfig,
+            key: &str,
+            default: T,
+            min: T,
+            max: T,
+        ) -> Result<T, ConnectorConfigError>
+        where
+            T: PartialOrd + std::fmt::Display + Copy,
+        {
+            let Some(raw) = config.get(key) else {
+                return Ok(default);
+            };
+            let value: T = raw.trim().parse().map_err(|_| ConnectorConfigError {
+                key: key.into(),
+                reason: format!("`{raw}` is not a number"),
+            })?;
+            if value < min || value > max {
+                return Err(ConnectorConfigError {
+                    key: key.into(),
+                    reason: format!("{value} is outside {min}..={max}"),
+                });
+            }
+            Ok(value)
+        }
+        Ok(HostSettings {
+            tasks: number(config, TASKS_NUM, 1u32, 1, 1024)?,
+            memory_max: number(
+                config,
+                MEMORY_MAX,
+                64usize << 20,
+                1 << 20,
+                crate::wasm::engine::MAX_TASK_MEMORY,
+            )?,
+            call_timeout: Duration::from_millis(number(config, CALL_TIMEOUT, 30_000u64, 10, 3_600_000)?),
+            rocketmq_topics: config
+                .get(ROCKETMQ_TOPICS)
+                .map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            file_dir: config.get(FILE_DIR).filter(|d| !d.is_empty()).map(PathBuf::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_file_with_inline_comments_parses() {
+        let text = "workerId=CONNECTOR_WORKER_1  #name\nstorePathRootDir=/tmp/x\nhttpPort=8082\n\
+                    namesrvAddr=127.0.0.1:9876\naclEnable=false\nautoCreateGroupEnable=true #x\n\
+                    pluginPaths=/a,/b\nbogus=1\n";
+        let (config, warnings) =
+            WorkerConfig::from_properties(Path::new("c.conf"), &parse_properties(text)).unwrap();
+        assert_eq!(config.worker_id, "CONNECTOR_WORKER_1");
+        assert_eq!(config.plugin_paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert!(config.auto_create_group_enable);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("bogus"));
+    }
+
+    #[test]
+    fn missing_and_bad_keys_are_named() {
+        let props = parse_properties("workerId=w\nstorePathRootDir=/x\nnamesrvAddr=a:1\n");
+        let err = WorkerConfig::from_properties(Path::new("c.conf"), &props).unwrap_err();
+        assert_eq!(err.to_string(), "c.conf: missing required key `pluginPaths`");
+        let props = parse_properties("workerId=w\nstorePathRootDir=/x\nnamesrvAddr=a:1\npluginPaths=/p\nhttpPort=abc\n");
+        let err = WorkerConfig::from_properties(Path::new("c.conf"), &props).unwrap_err();
+        assert!(err.to_string().contains("`httpPort`"), "{err}");
+    }
+
+    #[test]
+    fn host_settings_check_ranges() {
+        let mut config = ConnectorConfig::new();
+        config.insert(TASKS_NUM.into(), "0".into());
+        assert_eq!(HostSettings::from_config(&config).unwrap_err().key, TASKS_NUM);
+        config.insert(TASKS_NUM.into(), "3".into());
+        config.insert(ROCKETMQ_TOPICS.into(), "a, b,".into());
+        let settings = HostSettings::from_config(&config).unwrap();
+        assert_eq!(settings.tasks, 3);
+        assert_eq!(settings.rocketmq_topics, vec!["a", "b"]);
+        assert_eq!(settings.memory_max, 64 << 20);
+    }
+}

@@ -1,0 +1,31 @@
+//! Ferry: a connector host that runs WebAssembly source and sink connectors with RocketMQ as
+//! the hub.
+//!
+//! # Layout
+//! - [`config`]: `connect.conf` and connector configs.
+//! - [`plugin`]: finds `*.wasm` components, compiles them off the request path, reloads.
+//! - [`wasm`]: the engine, the WIT bindings, host capabilities, per-task stores; where a record
+//!   crosses into WebAssembly and where a guest fault becomes a typed error.
+//! - [`task`]: the source and sink loops; where a record is acknowledged and committed.
+//! - [`rocketmq`]: the hub client (producer, consumers, message mapping).
+//! - [`store`]: local persistence of configs and delivered positions.
+//! - [`worker`]: the connectors of this process.
+//! - [`rest`]: the HTTP API.
+//!
+//! A record's path, source side: `task::source` calls the guest's `poll()`, hands the batch to
+//! `rocketmq::Hub::send_batch`, and only when RocketMQ acknowledged it records the position in
+//! `store` and calls the guest's `commit()`. Sink side: `task::sink` polls RocketMQ, calls the
+//! guest's `put()`, and commits RocketMQ offsets only after `put()` returned Ok.
+//!
+//! # Errors
+//! Each module has one `thiserror` enum; `anyhow` is used only in `main.rs`.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod plugin;
+pub mod rest;
+pub mod rocketmq;
+pub mod store;
+pub mod task;
+pub mod wasm;
+pub mod worker;

@@ -1,0 +1,88 @@
+//! One error type for every route: `{ "error": code, "message": text }` with the right status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::worker::WorkerError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<WorkerError> for ApiError {
+    fn from(e: WorkerError) -> Self {
+        let (status, code) = match &e {
+            WorkerError::UnknownClass { .. } => (StatusCode::BAD_REQUEST, "unknown_connector_class"),
+            WorkerError::MissingKey(_) => (StatusCode::BAD_REQUEST, "missing_config_key"),
+            WorkerError::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
+            WorkerError::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
+            WorkerError::Exists(_) => (StatusCode::CONFLICT, "connector_exists"),
+            WorkerError::NotFound(_) => (StatusCode::NOT_FOUND, "connector_not_found"),
+            WorkerError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failed"),
+        };
+        ApiError {
+            status,
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::bad_request("malformed_json", e.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+/// Turns a JSON object into a connector config; numbers and booleans are taken as their text.
+pub fn config_from_json(value: serde_json::Value) -> Result<crate::config::ConnectorConfig, ApiError> {
+    let serde_json::Value::Object(map) = value else {
+        return Err(ApiError::bad_request("malformed_config", "config must be a JSON object of strings"));
+    };
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(ApiError::bad_request(
+                "malformed_config",
+                format!("config value of `{k}` must be a string, not {other}"),
+            )),
+        })
+        .collect()
+}

@@ -1,0 +1,218 @@
+//! The RocketMQ hub: one producer per worker for source tasks, one lite pull consumer per sink
+//! task, and the mapping between guest records and RocketMQ messages.
+//!
+//! The rocketmq-rust client is built on a `RuntimeOwner`; `main.rs` runs the whole host on that
+//! owner's tokio runtime, so client calls are awaited directly from host tasks (no bridging).
+
+mod convert;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cheetah_string::CheetahString;
+use rocketmq_client_rust::{
+    AclClientRPCHook, ClientRuntime, ClientRuntimeConfig, DefaultLitePullConsumer,
+    DefaultMQProducer, SessionCredentials,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::message_queue::MessageQueue;
+use rocketmq_model::common::message::message_single::Message as MqMessage;
+use rocketmq_runtime::ChildServiceContext;
+
+pub use convert::{ORIGIN_PROPERTY, from_message_ext, to_mq_messages};
+
+/// Errors talking to RocketMQ. Every one of them is retried by the task loops.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The client could not be created or started.
+    #[error("rocketmq client: {0}")]
+    Client(String),
+    /// A send was not acknowledged.
+    #[error("rocketmq send to {topic} queue {queue}: {reason}")]
+    Send {
+        /// Destination topic.
+        topic: String,
+        /// Destination queue id.
+        queue: i32,
+        /// What the client said.
+        reason: String,
+    },
+    /// A topic has no route (yet).
+    #[error("rocketmq topic {topic}: {reason}")]
+    Route {
+        /// The topic.
+        topic: String,
+        /// What the client said.
+        reason: String,
+    },
+}
+
+/// How to reach RocketMQ, from the worker settings.
+#[derive(Clone, Debug)]
+pub struct HubSettings {
+    /// `namesrvAddr`.
+    pub namesrv_addr: String,
+    /// `workerId`, used as the clients' instance name.
+    pub worker_id: String,
+    /// `accessKey`/`secretKey` when `aclEnable=true`.
+    pub acl: Option<(String, String)>,
+}
+
+/// The worker's RocketMQ clients.
+pub struct Hub {
+    settings: HubSettings,
+    runtime: Arc<ClientRuntime>,
+    /// Shared by all source tasks; sends take `&self`, so many batches are in flight at once.
+    producer: DefaultMQProducer,
+    /// Publish queues per topic, so a send does not look up the route each time.
+    queues: Mutex<HashMap<String, Vec<MessageQueue>>>,
+}
+
+impl Hub {
+    /// Creates the client runtime and starts the producer.
+    pub async fn start(context: ChildServiceContext, settings: HubSettings) -> Result<Arc<Hub>, HubError> {
+        let runtime = ClientRuntime::try_new(
+            context,
+            ClientRuntimeConfig::default(),
+            rocketmq_observability::TelemetryHandle::default(),
+        )
+        .map_err(|e| HubError::Client(e.to_string()))?;
+        let mut builder = DefaultMQProducer::builder(runtime.clone())
+            .producer_group(format!("ferry-producer-{}", settings.worker_id))
+            .name_server_addr(settings.namesrv_addr.clone())
+            .send_msg_timeout(10_000)
+            .retry_times_when_send_failed(2)
+            .max_message_size(4 * 1024 * 1024);
+        if let Some(hook) = acl_hook(&settings) {
+            builder = builder.rpc_hook(hook);
+        }
+        let mut producer = builder.build();
+        producer
+            .start()
+            .await
+            .map_err(|e| HubError::Client(format!("producer start: {e}")))?;
+        Ok(Arc::new(Hub {
+            settings,
+            runtime,
+            producer,
+            queues: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The publish queues of `topic` (the broker creates the topic on first use when
+    /// `autoCreateTopicEnable` is on).
+    pub async fn queues(&self, topic: &str) -> Result<Vec<MessageQueue>, HubError> {
+        if let Some(q) = self.queues.lock().unwrap().get(topic) {
+            return Ok(q.clone());
+        }
+        let mut producer = self.producer.clone();
+        let mut queues = producer
+            .fetch_publish_message_queues(topic)
+            .await
+            .map_err(|e| HubError::Route {
+                topic: topic.to_string(),
+                reason: e.to_string(),
+            })?;
+        if queues.is_empty() {
+            return Err(HubError::Route {
+                topic: topic.to_string(),
+                reason: "no writable queue".into(),
+            });
+        }
+        queues.sort_by_key(|q| (q.broker_name().to_string(), q.queue_id()));
+        self.queues.lock().unwrap().insert(topic.to_string(), queues.clone());
+        Ok(queues)
+    }
+
+    /// Forgets the cached queues of `topic` (after a send failed).
+    pub fn forget_queues(&self, topic: &str) {
+        self.queues.lock().unwrap().remove(topic);
+    }
+
+    /// Sends one batch to one queue; `Ok` means the broker stored it.
+    pub async fn send_batch(&self, queue: &MessageQueue, messages: Vec<MqMessage>) -> Result<(), HubError> {
+        let err = |reason: String| HubError::Send {
+            topic: queue.topic().to_string(),
+            queue: queue.queue_id(),
+            reason,
+        };
+        let result = self
+            .producer
+            .send_batch_to_queue(messages, queue.clone())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        use rocketmq_client_rust::SendStatus;
+        match result.send_status {
+            SendStatus::SendOk => Ok(()),
+            other => Err(err(format!("broker answered {other:?}"))),
+        }
+    }
+
+    /// Starts a consumer in `group` subscribed to `topics`, with auto-commit off: offsets are
+    /// committed by the sink loop only after `put()` succeeded.
+    pub async fn consumer(&self, group: &str, topics: &[String], instance: &str) -> Result<SinkConsumer, HubError> {
+        let mut builder = DefaultLitePullConsumer::builder(self.runtime.clone())
+            .consumer_group(group)
+            .name_server_addr(self.settings.namesrv_addr.clone())
+            .instance_name(instance)
+            .auto_commit(false)
+            // A new sink starts at the beginning of its topics, like Kafka Connect's `earliest`.
+            .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+            .pull_batch_size(256)
+            .poll_timeout_millis(500);
+        if let Some(hook) = acl_hook(&self.settings) {
+            builder = builder.rpc_hook(hook);
+        }
+        let consumer = builder.build().map_err(|e| HubError::Client(format!("consumer: {e}")))?;
+        for topic in topics {
+            consumer
+                .subscribe(topic)
+                .await
+                .map_err(|e| HubError::Client(format!("subscribe {topic}: {e}")))?;
+        }
+        consumer
+            .start()
+            .await
+            .map_err(|e| HubError::Client(format!("consumer start: {e}")))?;
+        Ok(SinkConsumer { consumer })
+    }
+}
+
+fn acl_hook(settings: &HubSettings) -> Option<Arc<rocketmq_client_rust::ClientRpcHook>> {
+    settings.acl.as_ref().map(|(access, secret)| {
+        Arc::new(AclClientRPCHook::new(SessionCredentials::with_keys(access.as_str(), secret.as_str())))
+            as Arc<rocketmq_client_rust::ClientRpcHook>
+    })
+}
+
+/// One sink task's consumer.
+pub struct SinkConsumer {
+    consumer: DefaultLitePullConsumer,
+}
+
+impl SinkConsumer {
+    /// Waits up to `timeout_ms` for messages.
+    pub async fn poll(&self, timeout_ms: u64) -> Vec<MessageExt> {
+        self.consumer.poll_with_timeout(timeout_ms).await
+    }
+
+    /// Commits `next offset` per queue to the broker.
+    pub async fn commit(&self, offsets: HashMap<(String, String, i32), i64>) {
+        let map = offsets
+            .into_iter()
+            .map(|((topic, broker, queue), offset)| {
+                (
+                    MessageQueue::from_parts(CheetahString::from_string(topic), CheetahString::from_string(broker), queue),
+                    offset,
+                )
+            })
+            .collect();
+        self.consumer.commit_sync_with_map(map, true).await;
+    }
+
+    /// Shuts the consumer down (takes 10-17 s with this client: run it in the background).
+    pub async fn shutdown(self) {
+        self.consumer.shutdown().await;
+    }
+}

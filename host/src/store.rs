@@ -1,0 +1,159 @@
+//! Local persistence under `storePathRootDir`: connector configs and delivered source
+//! positions. Files are written to a temp file and renamed, so a crash leaves the old or the new
+//! version, never a torn one. Positions are written only from delivered acknowledgements.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::config::ConnectorConfig;
+
+/// A store file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("store {path}: {reason}")]
+pub struct StoreError {
+    /// The file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Source positions of one connector: partition key -> last delivered offset.
+pub type Positions = BTreeMap<String, String>;
+
+/// Configs and positions, in memory and on disk.
+pub struct Store {
+    dir: PathBuf,
+    connectors: Mutex<BTreeMap<String, ConnectorConfig>>,
+    positions: Mutex<BTreeMap<String, Positions>>,
+    /// Positions changed since the last flush.
+    positions_dirty: AtomicBool,
+}
+
+impl Store {
+    /// Opens (and creates) the store folder and loads what is there.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            connectors: Mutex::new(read_json(&dir.join("connectors.json"))?),
+            positions: Mutex::new(read_json(&dir.join("positions.json"))?),
+            positions_dirty: AtomicBool::new(false),
+        })
+    }
+
+    /// The folder, for other local state (the compile cache).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every stored connector config.
+    pub fn connectors(&self) -> BTreeMap<String, ConnectorConfig> {
+        self.connectors.lock().unwrap().clone()
+    }
+
+    /// Saves (or, with `None`, removes) a connector config, durably, before returning.
+    pub fn put_connector(&self, name: &str, config: Option<&ConnectorConfig>) -> Result<(), StoreError> {
+        let mut all = self.connectors.lock().unwrap();
+        match config {
+            Some(c) => all.insert(name.to_string(), c.clone()),
+            None => all.remove(name),
+        };
+        if config.is_none() {
+            self.positions.lock().unwrap().remove(name);
+            self.positions_dirty.store(true, Ordering::Release);
+        }
+        write_json(&self.dir.join("connectors.json"), &*all)
+    }
+
+    /// The delivered positions of a connector.
+    pub fn positions(&self, connector: &str) -> Positions {
+        self.positions.lock().unwrap().get(connector).cloned().unwrap_or_default()
+    }
+
+    /// Records delivered positions (newest offset per partition wins); flushed by [`Self::flush`].
+    pub fn record_positions(&self, connector: &str, delivered: impl IntoIterator<Item = (String, String)>) {
+        let mut all = self.positions.lock().unwrap();
+        let entry = all.entry(connector.to_string()).or_default();
+        for (partition, offset) in delivered {
+            let newer = match (entry.get(&partition).and_then(|o| o.parse::<i64>().ok()), offset.parse::<i64>()) {
+                (Some(old), Ok(new)) => new > old,
+                _ => true,
+            };
+            if newer {
+                entry.insert(partition, offset);
+            }
+        }
+        self.positions_dirty.store(true, Ordering::Release);
+    }
+
+    /// Writes positions if they changed. Called periodically and at shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        if !self.positions_dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let snapshot = self.positions.lock().unwrap().clone();
+        write_json(&self.dir.join("positions.json"), &snapshot).inspect_err(|_| {
+            self.positions_dirty.store(true, Ordering::Release);
+        })
+    }
+}
+
+fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError {
+            path: path.to_path_buf(),
+            reason: format!("corrupt: {e}"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(StoreError {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Writes `value` to a temp file, syncs it and renames it over `path`.
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let err = |e: std::io::Error| StoreError {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(value).expect("store values serialize");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp).map_err(err)?;
+        file.write_all(&bytes).map_err(err)?;
+        file.sync_all().map_err(err)?;
+    }
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_keep_the_newest_and_survive_reopen() {
+        let dir = std::env::temp_dir().join(format!("ferry-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        store.record_positions("c", [("t/0".to_string(), "10".to_string())]);
+        store.record_positions("c", [("t/0".to_string(), "7".to_string())]);
+        store.flush().unwrap();
+        let mut config = ConnectorConfig::new();
+        config.insert("k".into(), "v".into());
+        store.put_connector("c", Some(&config)).unwrap();
+        let reopened = Store::open(&dir).unwrap();
+        assert_eq!(reopened.positions("c").get("t/0").map(String::as_str), Some("10"));
+        assert_eq!(reopened.connectors()["c"]["k"], "v");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

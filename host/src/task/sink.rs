@@ -1,0 +1,148 @@
+//! The sink loop: RocketMQ poll -> batches per (topic, queue) -> `put()` -> on Ok, commit the
+//! next offsets to RocketMQ. A batch that was not `put()` successfully is kept and given to the
+//! restarted guest, so a guest fault never skips records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::source::wait_after_fault;
+use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
+use crate::rocketmq::{SinkConsumer, from_message_ext};
+use crate::wasm::bindings::{Message, RecordBatch};
+use crate::wasm::{GuestFault, SinkGuest};
+
+/// How long one RocketMQ poll waits for messages.
+const POLL_TIMEOUT_MS: u64 = 200;
+
+/// Records taken from RocketMQ but not yet acknowledged by the guest.
+struct Pending {
+    batches: Vec<RecordBatch>,
+    /// (topic, broker, queue) -> next offset to commit once `put()` succeeded.
+    offsets: HashMap<(String, String, i32), i64>,
+    records: u64,
+}
+
+/// The consumer group of a sink connector (the seed's naming).
+pub fn consumer_group(connector: &str) -> String {
+    format!("connector-consumer-group-{connector}")
+}
+
+/// Runs a sink task until `stop` is cancelled.
+pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: CancellationToken) {
+    let Some(consumer) = connect(&spec, &deps, &status, &stop).await else {
+        status.set_state(TaskLifecycle::Stopped);
+        return;
+    };
+    let mut plugin_rx = deps.registry.follow(&spec.plugin);
+    let limits = spec.limits();
+    let runtime = deps.registry.runtime().clone();
+    let mut restarts = Backoff::for_restarts();
+    let mut retries = Backoff::for_retries();
+    let mut pending: Option<Pending> = None;
+    'guest: while !stop.is_cancelled() {
+        let plugin = plugin_rx.borrow_and_update().clone();
+        status.set_state(TaskLifecycle::Starting);
+        let mut guest = match SinkGuest::open(&runtime, &plugin.code, spec.ids.clone(), &limits, &spec.config).await {
+            Ok(guest) => guest,
+            Err(fault) => {
+                wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                continue 'guest;
+            }
+        };
+        status.running(&plugin.sha256);
+        loop {
+            if stop.is_cancelled() {
+                break 'guest;
+            }
+            if plugin_rx.has_changed().unwrap_or(false) {
+                tracing::info!("plugin changed; restarting the task on the new version");
+                continue 'guest;
+            }
+            let batch = match pending.take() {
+                Some(p) => p,
+                None => match take(&consumer).await {
+                    Some(p) => p,
+                    None => continue,
+                },
+            };
+            match guest.put(&batch.batches).await {
+                Ok(()) => {
+                    consumer.commit(batch.offsets).await;
+                    status.delivered(batch.records);
+                    restarts.reset();
+                    retries.reset();
+                }
+                Err(GuestFault::Retriable(reason)) => {
+                    status.retrying("retriable", reason);
+                    pending = Some(batch);
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(retries.next_delay()) => {}
+                    }
+                }
+                Err(fault) => {
+                    pending = Some(batch);
+                    wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                    continue 'guest;
+                }
+            }
+        }
+    }
+    status.set_state(TaskLifecycle::Stopped);
+    // The client's consumer shutdown takes 10-17 s; do not hold the caller up.
+    tokio::spawn(consumer.shutdown());
+}
+
+/// Creates the task's consumer, retrying until RocketMQ answers or the task is stopped.
+async fn connect(spec: &TaskSpec, deps: &TaskDeps, status: &StatusCell, stop: &CancellationToken) -> Option<SinkConsumer> {
+    let group = consumer_group(&spec.ids.connector);
+    let instance = format!("{}-{}", spec.ids.connector, spec.ids.task);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
+    loop {
+        match deps.hub.consumer(&group, &spec.settings.rocketmq_topics, &instance).await {
+            Ok(c) => return Some(c),
+            Err(e) => status.retrying("rocketmq", e.to_string()),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+/// Polls RocketMQ once and groups what came by (topic, queue), keeping queue order.
+async fn take(consumer: &SinkConsumer) -> Option<Pending> {
+    let messages = consumer.poll(POLL_TIMEOUT_MS).await;
+    if messages.is_empty() {
+        return None;
+    }
+    let records = messages.len() as u64;
+    let mut grouped: BTreeMap<(String, i32), Vec<Message>> = BTreeMap::new();
+    let mut offsets: HashMap<(String, String, i32), i64> = HashMap::new();
+    for ext in &messages {
+        let topic = ext.topic().to_string();
+        let queue = ext.queue_id();
+        let next = ext.queue_offset() + 1;
+        let entry = offsets
+            .entry((topic.clone(), ext.broker_name().to_string(), queue))
+            .or_insert(next);
+        *entry = (*entry).max(next);
+        grouped.entry((topic, queue)).or_default().push(from_message_ext(ext));
+    }
+    let batches = grouped
+        .into_iter()
+        .map(|((topic, partition), messages)| RecordBatch {
+            topic,
+            partition,
+            messages,
+        })
+        .collect();
+    Some(Pending {
+        batches,
+        offsets,
+        records,
+    })
+}

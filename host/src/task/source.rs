@@ -1,0 +1,293 @@
+//! The source loop: `poll()` -> RocketMQ `send_batch` (several polls in flight) -> on every
+//! acknowledgement, in poll order: record positions in the store and call the guest's `commit()`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocketmq_model::common::message::message_single::Message as MqMessage;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
+use crate::rocketmq::{Hub, to_mq_messages};
+use crate::wasm::bindings::{Position, RecordBatch};
+use crate::wasm::{GuestFault, SourceGuest};
+
+/// Polls whose records may be in flight to RocketMQ at once.
+const MAX_IN_FLIGHT: usize = 8;
+/// Messages per RocketMQ batch send.
+const CHUNK_MESSAGES: usize = 256;
+/// Bytes per RocketMQ batch send (the broker's limit is 4 MiB; batches under 1 MiB are fastest).
+const CHUNK_BYTES: usize = 900 * 1024;
+/// How long an idle source waits before polling again.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
+
+/// One poll's records on their way to RocketMQ; resolves to the positions they cover.
+struct Delivery {
+    join: JoinHandle<Option<Vec<Position>>>,
+    /// Set once `join` was awaited: `None` when the task stopped before the acknowledgement.
+    outcome: Option<Option<Vec<Position>>>,
+    records: u64,
+}
+
+impl Delivery {
+    fn is_done(&self) -> bool {
+        self.outcome.is_some() || self.join.is_finished()
+    }
+
+    async fn outcome(&mut self) -> Option<Vec<Position>> {
+        if self.outcome.is_none() {
+            self.outcome = Some((&mut self.join).await.ok().flatten());
+        }
+        self.outcome.clone().flatten()
+    }
+}
+
+/// Runs a source task until `stop` is cancelled.
+pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: CancellationToken) {
+    let mut plugin_rx = deps.registry.follow(&spec.plugin);
+    let limits = spec.limits();
+    let runtime = deps.registry.runtime().clone();
+    let mut restarts = Backoff::for_restarts();
+    let mut in_flight: VecDeque<Delivery> = VecDeque::new();
+    'guest: while !stop.is_cancelled() {
+        let plugin = plugin_rx.borrow_and_update().clone();
+        status.set_state(TaskLifecycle::Starting);
+        let committed: Vec<Position> = deps
+            .store
+            .positions(&spec.ids.connector)
+            .into_iter()
+            .map(|(partition, offset)| Position { partition, offset })
+            .collect();
+        let opened = SourceGuest::open(&runtime, &plugin.code, spec.ids.clone(), &limits, &spec.config, &committed).await;
+        let mut guest = match opened {
+            Ok(guest) => guest,
+            Err(fault) => {
+                wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                continue 'guest;
+            }
+        };
+        status.running(&plugin.sha256);
+        loop {
+            // Acknowledgements first: they free in-flight slots and advance positions.
+            if let Err(fault) = settle(&mut in_flight, false, &mut guest, &deps, &spec, &status).await {
+                wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                continue 'guest;
+            }
+            if stop.is_cancelled() || plugin_rx.has_changed().unwrap_or(false) {
+                // Finish what is in flight so the next guest (or the next run) starts after it.
+                let _ = settle(&mut in_flight, true, &mut guest, &deps, &spec, &status).await;
+                if plugin_rx.has_changed().unwrap_or(false) {
+                    tracing::info!("plugin changed; restarting the task on the new version");
+                }
+                continue 'guest;
+            }
+            if in_flight.len() >= MAX_IN_FLIGHT {
+                wait_front(&mut in_flight, &stop).await;
+                continue;
+            }
+            match guest.poll().await {
+                Ok(batches) if batches.iter().all(|b| b.messages.is_empty()) => {
+                    if in_flight.is_empty() {
+                        tokio::select! {
+                            _ = stop.cancelled() => {}
+                            _ = plugin_rx.changed() => {}
+                            _ = tokio::time::sleep(IDLE_WAIT) => {}
+                        }
+                    } else {
+                        wait_front(&mut in_flight, &stop).await;
+                    }
+                }
+                Ok(batches) => {
+                    restarts.reset();
+                    in_flight.push_back(deliver(batches, &deps.hub, &spec.ids.connector, &status, &stop));
+                }
+                Err(fault) => {
+                    // Keep what was acknowledged: settle the in-flight polls before restarting.
+                    let _ = settle(&mut in_flight, true, &mut guest, &deps, &spec, &status).await;
+                    wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                    continue 'guest;
+                }
+            }
+        }
+    }
+    status.set_state(TaskLifecycle::Stopped);
+}
+
+/// Waits until the oldest delivery finished (or the task is stopped).
+async fn wait_front(in_flight: &mut VecDeque<Delivery>, stop: &CancellationToken) {
+    if let Some(front) = in_flight.front_mut() {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = front.outcome() => {}
+        }
+    }
+}
+
+/// Takes finished deliveries off the front, in order, and commits their positions. With `all`,
+/// waits for every delivery (used before a restart or stop).
+async fn settle(
+    in_flight: &mut VecDeque<Delivery>,
+    all: bool,
+    guest: &mut SourceGuest,
+    deps: &TaskDeps,
+    spec: &TaskSpec,
+    status: &StatusCell,
+) -> Result<(), GuestFault> {
+    let mut delivered = Vec::new();
+    while let Some(front) = in_flight.front() {
+        if !all && !front.is_done() {
+            break;
+        }
+        let mut delivery = in_flight.pop_front().expect("front exists");
+        match delivery.outcome().await {
+            Some(positions) => {
+                status.delivered(delivery.records);
+                delivered.extend(positions);
+            }
+            // Cancelled before RocketMQ acknowledged: nothing after this may be committed.
+            _ => {
+                in_flight.clear();
+                break;
+            }
+        }
+    }
+    if delivered.is_empty() {
+        return Ok(());
+    }
+    deps.store.record_positions(
+        &spec.ids.connector,
+        delivered.iter().map(|p| (p.partition.clone(), p.offset.clone())),
+    );
+    guest.commit(&delivered).await
+}
+
+/// Starts sending one poll's batches; the returned delivery resolves once RocketMQ acknowledged
+/// every record, retrying failed sends with backoff until then (or until the task stops).
+fn deliver(
+    batches: Vec<RecordBatch>,
+    hub: &Arc<Hub>,
+    connector: &str,
+    status: &StatusCell,
+    stop: &CancellationToken,
+) -> Delivery {
+    let mut positions = BTreeMap::new();
+    let mut records = 0;
+    for batch in &batches {
+        if let Some(last) = batch.messages.last() {
+            positions.insert(format!("{}/{}", batch.topic, batch.partition), last.offset.to_string());
+            records += batch.messages.len() as u64;
+        }
+    }
+    let (hub, connector, status, stop) = (hub.clone(), connector.to_string(), status.clone(), stop.clone());
+    let join = tokio::spawn(async move {
+        let sends = batches.iter().filter(|b| !b.messages.is_empty()).map(|batch| {
+            let messages = to_mq_messages(batch, &batch.topic, &connector);
+            send_until_acked(&hub, &batch.topic, batch.partition, messages, &status, &stop)
+        });
+        let acked = futures::future::join_all(sends).await;
+        acked.into_iter().all(|ok| ok).then(|| {
+            positions
+                .into_iter()
+                .map(|(partition, offset)| Position { partition, offset })
+                .collect()
+        })
+    });
+    Delivery {
+        join,
+        outcome: None,
+        records,
+    }
+}
+
+/// Sends `messages` (one partition, in order) in chunks to the queue chosen by `partition`.
+/// Returns false only if the task was stopped before everything was acknowledged.
+async fn send_until_acked(
+    hub: &Hub,
+    topic: &str,
+    partition: i32,
+    messages: Vec<MqMessage>,
+    status: &StatusCell,
+    stop: &CancellationToken,
+) -> bool {
+    let mut backoff = Backoff::for_retries();
+    for chunk in chunks(messages) {
+        loop {
+            let attempt = async {
+                let queues = hub.queues(topic).await?;
+                let queue = &queues[partition.rem_euclid(queues.len() as i32) as usize];
+                hub.send_batch(queue, chunk.clone()).await
+            };
+            match attempt.await {
+                Ok(()) => {
+                    backoff.reset();
+                    break;
+                }
+                Err(e) => {
+                    hub.forget_queues(topic);
+                    status.retrying("rocketmq", e.to_string());
+                    tokio::select! {
+                        _ = stop.cancelled() => return false,
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Splits messages into batch sends under [`CHUNK_MESSAGES`] and [`CHUNK_BYTES`], in order.
+fn chunks(messages: Vec<MqMessage>) -> Vec<Vec<MqMessage>> {
+    let mut out: Vec<Vec<MqMessage>> = Vec::new();
+    let mut bytes = 0;
+    for m in messages {
+        let size = m.body_slice().len() + 200;
+        match out.last_mut() {
+            Some(last) if last.len() < CHUNK_MESSAGES && bytes + size <= CHUNK_BYTES => {
+                bytes += size;
+                last.push(m);
+            }
+            _ => {
+                bytes = size;
+                out.push(vec![m]);
+            }
+        }
+    }
+    out
+}
+
+/// Shows the fault and waits out the restart backoff (cut short by a stop or a new version).
+pub(super) async fn wait_after_fault(
+    status: &StatusCell,
+    fault: &GuestFault,
+    restarts: &mut Backoff,
+    stop: &CancellationToken,
+    plugin_rx: &mut tokio::sync::watch::Receiver<Arc<crate::plugin::LoadedPlugin>>,
+) {
+    let delay = restarts.next_delay();
+    status.failed(fault, restarts.attempt);
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = plugin_rx.changed() => {}
+        _ = tokio::time::sleep(delay) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_count_and_bytes() {
+        let msgs: Vec<MqMessage> = (0..600)
+            .map(|_| MqMessage::builder().topic("t").body_slice(&[0u8; 1000]).build_unchecked())
+            .collect();
+        let out = chunks(msgs);
+        assert!(out.iter().all(|c| c.len() <= CHUNK_MESSAGES));
+        assert!(out.iter().all(|c| c.len() * 1200 <= CHUNK_BYTES + 1200));
+        assert_eq!(out.iter().map(Vec::len).sum::<usize>(), 600);
+    }
+}

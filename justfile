@@ -1,0 +1,44 @@
+# Ferry tasks. `just test` is the README's test command; `just demo` its demo.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# One target folder outside the clone, shared by every build, test run and CI run.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", home_directory() / ".cache/ferry/target")
+export FERRY_PLUGIN_DIR := justfile_directory() / "target/plugins"
+
+connectors := "datagen file-sink test-faults"
+
+# Build every connector for wasm32-wasip2 and copy it to target/plugins/<name>.wasm
+build-plugins:
+    cargo build --release --target wasm32-wasip2 {{ replace_regex(connectors, '(\S+)', '-p $1') }}
+    mkdir -p "$FERRY_PLUGIN_DIR"
+    for c in {{ connectors }}; do cp "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c//-/_}.wasm" "$FERRY_PLUGIN_DIR/$c.wasm"; done
+
+# Build the worker binary
+build:
+    cargo build --release -p ferry
+
+# Start the loopback RocketMQ name server and broker (installs them when missing)
+brokers-up:
+    scripts/brokers.sh up
+
+# Stop the brokers
+brokers-down:
+    scripts/brokers.sh down
+
+# Everything: install what is missing, build, start brokers, run all tests, stop brokers
+test: build-plugins
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/install-brokers.sh
+    cargo build --release -p ferry
+    scripts/brokers.sh up
+    trap 'scripts/brokers.sh down' EXIT
+    cargo test --release -- --test-threads 2
+
+# The WebAssembly boundary benchmark (see BENCHMARKS.md)
+bench: build-plugins
+    cargo run --release -p ferry-bench --bin wasm-boundary
+
+# The demo: brokers, a worker, datagen -> RocketMQ -> file-sink with live counts (Ctrl-C stops)
+demo: build-plugins build
+    scripts/demo.sh
