@@ -82,6 +82,7 @@ async fn run(config: WorkerConfig, context: rocketmq_runtime::ChildServiceContex
             acl: config
                 .acl_enable
                 .then(|| (config.access_key.clone().unwrap_or_default(), config.secret_key.clone().unwrap_or_default())),
+            auto_create: config.auto_create_group_enable,
         },
     )
     .await?;

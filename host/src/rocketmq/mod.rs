@@ -57,7 +57,14 @@ pub struct HubSettings {
     pub worker_id: String,
     /// `accessKey`/`secretKey` when `aclEnable=true`.
     pub acl: Option<(String, String)>,
+    /// `autoCreateGroupEnable`: create topics that do not exist yet.
+    pub auto_create: bool,
 }
+
+/// Queues of a topic Ferry creates.
+const NEW_TOPIC_QUEUES: i32 = 8;
+/// The broker's template topic for topic creation.
+const TEMPLATE_TOPIC: &str = "TBW102";
 
 /// The worker's RocketMQ clients.
 pub struct Hub {
@@ -100,20 +107,28 @@ impl Hub {
         }))
     }
 
-    /// The publish queues of `topic` (the broker creates the topic on first use when
-    /// `autoCreateTopicEnable` is on).
+    /// The publish queues of `topic`; a missing topic is created when `autoCreateGroupEnable`.
     pub async fn queues(&self, topic: &str) -> Result<Vec<MessageQueue>, HubError> {
         if let Some(q) = self.queues.lock().unwrap().get(topic) {
             return Ok(q.clone());
         }
         let mut producer = self.producer.clone();
-        let mut queues = producer
-            .fetch_publish_message_queues(topic)
-            .await
-            .map_err(|e| HubError::Route {
-                topic: topic.to_string(),
-                reason: e.to_string(),
-            })?;
+        let route_err = |e: rocketmq_client_rust::ClientError| HubError::Route {
+            topic: topic.to_string(),
+            reason: e.to_string(),
+        };
+        let mut queues = match producer.fetch_publish_message_queues(topic).await {
+            Ok(q) => q,
+            Err(e) if !self.settings.auto_create => return Err(route_err(e)),
+            Err(_) => {
+                tracing::info!(topic, queues = NEW_TOPIC_QUEUES, "creating RocketMQ topic");
+                producer
+                    .create_topic(TEMPLATE_TOPIC, topic, NEW_TOPIC_QUEUES, HashMap::new())
+                    .await
+                    .map_err(route_err)?;
+                producer.fetch_publish_message_queues(topic).await.map_err(route_err)?
+            }
+        };
         if queues.is_empty() {
             return Err(HubError::Route {
                 topic: topic.to_string(),
