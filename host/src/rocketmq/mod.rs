@@ -140,11 +140,6 @@ impl Hub {
         Ok(queues)
     }
 
-    /// Forgets the cached queues of `topic` (after a send failed).
-    pub fn forget_queues(&self, topic: &str) {
-        self.queues.lock().unwrap().remove(topic);
-    }
-
     /// Sends one batch to one queue; `Ok` means the broker stored it.
     pub async fn send_batch(&self, queue: &MessageQueue, messages: Vec<MqMessage>) -> Result<(), HubError> {
         let err = |reason: String| HubError::Send {

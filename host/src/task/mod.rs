@@ -5,6 +5,7 @@
 //! delivered survive the restart, so nothing acknowledged is lost.
 
 pub mod backoff;
+pub mod dispatch;
 pub mod sink;
 pub mod source;
 pub mod status;

@@ -5,22 +5,18 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_model::common::message::message_single::Message as MqMessage;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
-use crate::rocketmq::{Hub, to_mq_messages};
+use super::dispatch::{QueueDispatcher, key_hash};
+use crate::rocketmq::to_mq_messages;
 use crate::wasm::bindings::{Position, RecordBatch};
 use crate::wasm::{GuestFault, SourceGuest};
 
 /// Polls whose records may be in flight to RocketMQ at once.
-const MAX_IN_FLIGHT: usize = 8;
-/// Messages per RocketMQ batch send.
-const CHUNK_MESSAGES: usize = 256;
-/// Bytes per RocketMQ batch send (the broker's limit is 4 MiB; batches under 1 MiB are fastest).
-const CHUNK_BYTES: usize = 900 * 1024;
+const MAX_IN_FLIGHT: usize = 16;
 /// How long an idle source waits before polling again.
 const IDLE_WAIT: Duration = Duration::from_millis(20);
 
@@ -52,6 +48,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     let runtime = deps.registry.runtime().clone();
     let mut restarts = Backoff::for_restarts();
     let mut in_flight: VecDeque<Delivery> = VecDeque::new();
+    let mut dispatcher = QueueDispatcher::new(deps.hub.clone(), status.clone(), stop.clone());
     'guest: while !stop.is_cancelled() {
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
@@ -102,7 +99,9 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Ok(batches) => {
                     restarts.reset();
-                    in_flight.push_back(deliver(batches, &deps.hub, &spec.ids.connector, &status, &stop));
+                    if let Some(d) = deliver(batches, &mut dispatcher, &spec.ids.connector, &status, &stop).await {
+                        in_flight.push_back(d);
+                    }
                 }
                 Err(fault) => {
                     // Keep what was acknowledged: settle the in-flight polls before restarting.
@@ -164,99 +163,60 @@ async fn settle(
     guest.commit(&delivered).await
 }
 
-/// Starts sending one poll's batches; the returned delivery resolves once RocketMQ acknowledged
-/// every record, retrying failed sends with backoff until then (or until the task stops).
-fn deliver(
+/// Hands one poll's batches to the queue senders (in poll order, so per-queue order holds) and
+/// returns a delivery that resolves once RocketMQ acknowledged every record of the poll.
+/// Retries route lookups until they succeed; `None` if the task stopped first.
+async fn deliver(
     batches: Vec<RecordBatch>,
-    hub: &Arc<Hub>,
+    dispatcher: &mut QueueDispatcher,
     connector: &str,
     status: &StatusCell,
     stop: &CancellationToken,
-) -> Delivery {
+) -> Option<Delivery> {
     let mut positions = BTreeMap::new();
     let mut records = 0;
-    for batch in &batches {
-        if let Some(last) = batch.messages.last() {
-            positions.insert(format!("{}/{}", batch.topic, batch.partition), last.offset.to_string());
-            records += batch.messages.len() as u64;
-        }
-    }
-    let (hub, connector, status, stop) = (hub.clone(), connector.to_string(), status.clone(), stop.clone());
-    let join = tokio::spawn(async move {
-        let sends = batches.iter().filter(|b| !b.messages.is_empty()).map(|batch| {
-            let messages = to_mq_messages(batch, &batch.topic, &connector);
-            send_until_acked(&hub, &batch.topic, batch.partition, messages, &status, &stop)
-        });
-        let acked = futures::future::join_all(sends).await;
-        acked.into_iter().all(|ok| ok).then(|| {
-            positions
-                .into_iter()
-                .map(|(partition, offset)| Position { partition, offset })
-                .collect()
-        })
-    });
-    Delivery {
-        join,
-        outcome: None,
-        records,
-    }
-}
-
-/// Sends `messages` (one partition, in order) in chunks to the queue chosen by `partition`.
-/// Returns false only if the task was stopped before everything was acknowledged.
-async fn send_until_acked(
-    hub: &Hub,
-    topic: &str,
-    partition: i32,
-    messages: Vec<MqMessage>,
-    status: &StatusCell,
-    stop: &CancellationToken,
-) -> bool {
-    let mut backoff = Backoff::for_retries();
-    for chunk in chunks(messages) {
+    let mut acks = Vec::new();
+    for batch in batches.iter().filter(|b| !b.messages.is_empty()) {
+        let last = batch.messages.last().expect("non-empty");
+        positions.insert(format!("{}/{}", batch.topic, batch.partition), last.offset.to_string());
+        records += batch.messages.len() as u64;
+        let mut backoff = Backoff::for_retries();
         loop {
-            let attempt = async {
-                let queues = hub.queues(topic).await?;
-                let queue = &queues[partition.rem_euclid(queues.len() as i32) as usize];
-                hub.send_batch(queue, chunk.clone()).await
-            };
-            match attempt.await {
-                Ok(()) => {
-                    backoff.reset();
+            let messages = batch
+                .messages
+                .iter()
+                .map(|m| m.key.as_deref().map(key_hash))
+                .zip(to_mq_messages(batch, &batch.topic, connector))
+                .collect();
+            match dispatcher.dispatch(&batch.topic, batch.partition, messages).await {
+                Ok(a) => {
+                    acks.extend(a);
                     break;
                 }
                 Err(e) => {
-                    hub.forget_queues(topic);
                     status.retrying("rocketmq", e.to_string());
                     tokio::select! {
-                        _ = stop.cancelled() => return false,
+                        _ = stop.cancelled() => return None,
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
                     }
                 }
             }
         }
     }
-    true
-}
-
-/// Splits messages into batch sends under [`CHUNK_MESSAGES`] and [`CHUNK_BYTES`], in order.
-fn chunks(messages: Vec<MqMessage>) -> Vec<Vec<MqMessage>> {
-    let mut out: Vec<Vec<MqMessage>> = Vec::new();
-    let mut bytes = 0;
-    for m in messages {
-        let size = m.body_slice().len() + 200;
-        match out.last_mut() {
-            Some(last) if last.len() < CHUNK_MESSAGES && bytes + size <= CHUNK_BYTES => {
-                bytes += size;
-                last.push(m);
-            }
-            _ => {
-                bytes = size;
-                out.push(vec![m]);
-            }
-        }
-    }
-    out
+    let join = tokio::spawn(async move {
+        let acked = futures::future::join_all(acks).await;
+        acked.iter().all(Result::is_ok).then(|| {
+            positions
+                .into_iter()
+                .map(|(partition, offset)| Position { partition, offset })
+                .collect()
+        })
+    });
+    Some(Delivery {
+        join,
+        outcome: None,
+        records,
+    })
 }
 
 /// Shows the fault and waits out the restart backoff (cut short by a stop or a new version).
@@ -273,21 +233,5 @@ pub(super) async fn wait_after_fault(
         _ = stop.cancelled() => {}
         _ = plugin_rx.changed() => {}
         _ = tokio::time::sleep(delay) => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_respect_count_and_bytes() {
-        let msgs: Vec<MqMessage> = (0..600)
-            .map(|_| MqMessage::builder().topic("t").body_slice(&[0u8; 1000]).build_unchecked())
-            .collect();
-        let out = chunks(msgs);
-        assert!(out.iter().all(|c| c.len() <= CHUNK_MESSAGES));
-        assert!(out.iter().all(|c| c.len() * 1200 <= CHUNK_BYTES + 1200));
-        assert_eq!(out.iter().map(Vec::len).sum::<usize>(), 600);
     }
 }

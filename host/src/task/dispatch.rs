@@ -1,0 +1,211 @@
+//! Sends a source task's records to RocketMQ, one sender per queue. Records with the same key
+//! go to the same queue, and each queue has at most one send in flight, so per-key order holds;
+//! many queues send in parallel, and records waiting for the same queue are merged into one
+//! batch send. A failed send is retried in place (blocking only its queue) until it succeeds or
+//! the task stops; every caller learns through its own acknowledgement channel.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rocketmq_model::common::message::message_queue::MessageQueue;
+use rocketmq_model::common::message::message_single::Message as MqMessage;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::StatusCell;
+use super::backoff::Backoff;
+use crate::rocketmq::{Hub, HubError};
+
+/// Messages per RocketMQ batch send.
+const BATCH_MESSAGES: usize = 256;
+/// Bytes per RocketMQ batch send (the broker's limit is 4 MiB; sends under 1 MiB are fastest).
+const BATCH_BYTES: usize = 900 * 1024;
+/// Per-message overhead counted against [`BATCH_BYTES`] (properties, headers).
+const MESSAGE_OVERHEAD: usize = 200;
+
+/// Records for one queue, with the channel that reports their acknowledgement.
+struct Chunk {
+    messages: Vec<MqMessage>,
+    acked: oneshot::Sender<()>,
+}
+
+/// The senders of one source task.
+pub struct QueueDispatcher {
+    hub: Arc<Hub>,
+    status: StatusCell,
+    stop: CancellationToken,
+    senders: HashMap<(String, String, i32), mpsc::UnboundedSender<Chunk>>,
+}
+
+/// Resolves once every record handed to [`QueueDispatcher::dispatch`] was acknowledged; `false`
+/// if the task stopped first.
+pub type Acks = Vec<oneshot::Receiver<()>>;
+
+impl QueueDispatcher {
+    /// Senders for one task; they stop with `stop`.
+    pub fn new(hub: Arc<Hub>, status: StatusCell, stop: CancellationToken) -> Self {
+        QueueDispatcher {
+            hub,
+            status,
+            stop,
+            senders: HashMap::new(),
+        }
+    }
+
+    /// Queues the messages of one partition batch. `partition` picks the queue of records
+    /// without a key. Returns the acknowledgements to wait for.
+    pub async fn dispatch(&mut self, topic: &str, partition: i32, messages: Vec<(Option<u32>, MqMessage)>) -> Result<Acks, HubError> {
+        let queues = self.hub.queues(topic).await?;
+        let mut per_queue: Vec<Vec<MqMessage>> = vec![Vec::new(); queues.len()];
+        for (key_hash, message) in messages {
+            let slot = match key_hash {
+                Some(h) => h as usize % queues.len(),
+                None => partition.rem_euclid(queues.len() as i32) as usize,
+            };
+            per_queue[slot].push(message);
+        }
+        let mut acks = Vec::new();
+        for (queue, messages) in queues.iter().zip(per_queue) {
+            if messages.is_empty() {
+                continue;
+            }
+            let (acked, ack) = oneshot::channel();
+            acks.push(ack);
+            let _ = self.sender(queue).send(Chunk { messages, acked });
+        }
+        Ok(acks)
+    }
+
+    fn sender(&mut self, queue: &MessageQueue) -> &mpsc::UnboundedSender<Chunk> {
+        let key = (queue.topic().to_string(), queue.broker_name().to_string(), queue.queue_id());
+        self.senders.entry(key).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(send_loop(
+                self.hub.clone(),
+                queue.clone(),
+                rx,
+                self.status.clone(),
+                self.stop.clone(),
+            ));
+            tx
+        })
+    }
+}
+
+/// A stable 32-bit FNV-1a hash of a record key, for queue selection.
+pub fn key_hash(key: &[u8]) -> u32 {
+    key.iter().fold(0x811c9dc5u32, |h, b| (h ^ *b as u32).wrapping_mul(0x0100_0193))
+}
+
+/// Sends the chunks of one queue in order, merging waiting chunks into one batch send.
+async fn send_loop(
+    hub: Arc<Hub>,
+    queue: MessageQueue,
+    mut rx: mpsc::UnboundedReceiver<Chunk>,
+    status: StatusCell,
+    stop: CancellationToken,
+) {
+    let mut carry: Option<Chunk> = None;
+    loop {
+        let first = match carry.take() {
+            Some(c) => c,
+            None => tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                next = rx.recv() => match next { Some(c) => c, None => return },
+            },
+        };
+        // Merge what is already waiting, within the batch limits.
+        let mut count = first.messages.len();
+        let mut bytes = size_of(&first.messages);
+        let mut group = vec![first];
+        while let Ok(next) = rx.try_recv() {
+            let next_bytes = size_of(&next.messages);
+            if count + next.messages.len() > BATCH_MESSAGES || bytes + next_bytes > BATCH_BYTES {
+                carry = Some(next);
+                break;
+            }
+            count += next.messages.len();
+            bytes += next_bytes;
+            group.push(next);
+        }
+        let mut acks = Vec::with_capacity(group.len());
+        let mut messages = Vec::with_capacity(count);
+        for chunk in group {
+            acks.push(chunk.acked);
+            messages.extend(chunk.messages);
+        }
+        for batch in split(messages) {
+            if !send_until_acked(&hub, &queue, batch, &status, &stop).await {
+                return;
+            }
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn size_of(messages: &[MqMessage]) -> usize {
+    messages.iter().map(|m| m.body_slice().len() + MESSAGE_OVERHEAD).sum()
+}
+
+/// Sends one batch, retrying with backoff. False only if the task stopped first.
+async fn send_until_acked(hub: &Hub, queue: &MessageQueue, batch: Vec<MqMessage>, status: &StatusCell, stop: &CancellationToken) -> bool {
+    let mut backoff = Backoff::for_retries();
+    loop {
+        match hub.send_batch(queue, batch.clone()).await {
+            Ok(()) => return true,
+            Err(e) => {
+                status.retrying("rocketmq", e.to_string());
+                tokio::select! {
+                    _ = stop.cancelled() => return false,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Splits messages into batch sends under [`BATCH_MESSAGES`] and [`BATCH_BYTES`], in order.
+fn split(messages: Vec<MqMessage>) -> Vec<Vec<MqMessage>> {
+    let mut out: Vec<Vec<MqMessage>> = Vec::new();
+    let mut bytes = 0;
+    for m in messages {
+        let size = m.body_slice().len() + MESSAGE_OVERHEAD;
+        match out.last_mut() {
+            Some(last) if last.len() < BATCH_MESSAGES && bytes + size <= BATCH_BYTES => {
+                bytes += size;
+                last.push(m);
+            }
+            _ => {
+                bytes = size;
+                out.push(vec![m]);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_count_and_bytes() {
+        let msgs: Vec<MqMessage> = (0..600)
+            .map(|_| MqMessage::builder().topic("t").body_slice(&[0u8; 1000]).build_unchecked())
+            .collect();
+        let out = split(msgs);
+        assert!(out.iter().all(|c| c.len() <= BATCH_MESSAGES));
+        assert!(out.iter().all(|c| size_of(c) <= BATCH_BYTES));
+        assert_eq!(out.iter().map(Vec::len).sum::<usize>(), 600);
+    }
+
+    #[test]
+    fn key_hash_is_stable() {
+        assert_eq!(key_hash(b"k1"), key_hash(b"k1"));
+        assert_ne!(key_hash(b"k1"), key_hash(b"k2"));
+        assert_eq!(key_hash(b""), 0x811c9dc5);
+    }
+}
