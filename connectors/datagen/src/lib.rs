@@ -12,8 +12,6 @@ use ferry_sdk::{
 
 struct Datagen;
 
-/// Records per poll when no rate is set.
-const BATCH: u64 = 256;
 
 fn key(name: &str, required: bool, default: Option<&str>, doc: &str) -> ConfigKey {
     ConfigKey {
@@ -37,6 +35,7 @@ impl SourceConnector for Datagen {
                 key("datagen.count", false, Some("0"), "records to generate; 0 = endless"),
                 key("datagen.size", false, Some("100"), "value size in bytes"),
                 key("datagen.rate", false, None, "records per second (all tasks); unset = as fast as possible"),
+                key("datagen.batch", false, Some("256"), "most records returned by one poll()"),
             ],
         }
     }
@@ -52,6 +51,7 @@ struct Settings {
     count: u64,
     size: usize,
     rate: Option<f64>,
+    batch: u64,
     index: u64,
     tasks: u64,
 }
@@ -84,6 +84,7 @@ impl DatagenTask {
             count: get_parsed(config, "datagen.count", Some(0))?,
             size: get_parsed(config, "datagen.size", Some(100))?,
             rate: rate.map(|r| r / tasks.max(1) as f64),
+            batch: get_parsed::<u64>(config, "datagen.batch", Some(256))?.max(1),
             index: get_parsed(config, "task.index", Some(0))?,
             tasks: tasks.max(1),
         })
@@ -118,7 +119,7 @@ impl SourceTask for DatagenTask {
     }
 
     fn poll(&mut self) -> Result<Vec<RecordBatch>, Error> {
-        let mut budget = BATCH;
+        let mut budget = self.settings.batch;
         if let Some(rate) = self.settings.rate {
             let elapsed = (ferry_sdk::now_ms() - self.started_ms).max(0) as f64 / 1000.0;
             let allowed = (elapsed * rate) as u64 + 1;
