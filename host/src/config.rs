@@ -127,21 +127,26 @@ impl WorkerConfig {
             key: key.to_string(),
             reason,
         };
-        let boolean = |key: &str, default: bool| match props.get(key).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if v == "true" => Ok(true),
-            Some(v) if v == "false" => Ok(false),
-            Some(v) => Err(bad(key, format!("`{v}` is not true or false"))),
-        };
+        let boolean =
+            |key: &str, default: bool| match props.get(key).map(|v| v.to_ascii_lowercase()) {
+                None => Ok(default),
+                Some(v) if v == "true" => Ok(true),
+                Some(v) if v == "false" => Ok(false),
+                Some(v) => Err(bad(key, format!("`{v}` is not true or false"))),
+            };
         let worker_id = required("workerId")?;
         let store_path_root_dir = PathBuf::from(required("storePathRootDir")?);
         let http_port = match props.get("httpPort") {
             None => 8082,
-            Some(v) => v.parse().map_err(|_| bad("httpPort", format!("`{v}` is not a port number")))?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad("httpPort", format!("`{v}` is not a port number")))?,
         };
         let http_bind = match props.get("httpBind") {
             None => IpAddr::from([127, 0, 0, 1]),
-            Some(v) => v.parse().map_err(|_| bad("httpBind", format!("`{v}` is not an IP address")))?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad("httpBind", format!("`{v}` is not an IP address")))?,
         };
         let namesrv_addr = required("namesrvAddr")?;
         for addr in namesrv_addr.split(';') {
@@ -153,7 +158,10 @@ impl WorkerConfig {
         let access_key = props.get("accessKey").cloned();
         let secret_key = props.get("secretKey").cloned();
         if acl_enable && (access_key.is_none() || secret_key.is_none()) {
-            return Err(bad("aclEnable", "true needs accessKey and secretKey".into()));
+            return Err(bad(
+                "aclEnable",
+                "true needs accessKey and secretKey".into(),
+            ));
         }
         let plugin_paths: Vec<PathBuf> = required("pluginPaths")?
             .split(',')
@@ -228,7 +236,7 @@ pub struct HostSettings {
 impl HostSettings {
     /// Reads the host-level keys of `config`.
     pub fn from_config(config: &ConnectorConfig) -> Result<Self, ConnectorConfigError> {
-        fn number<T: std::str::FromStr>(
+        fn number<T>(
             config: &ConnectorConfig,
             key: &str,
             default: T,
@@ -236,7 +244,7 @@ impl HostSettings {
             max: T,
         ) -> Result<T, ConnectorConfigError>
         where
-            T: PartialOrd + std::fmt::Display + Copy,
+            T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
         {
             let Some(raw) = config.get(key) else {
                 return Ok(default);
@@ -262,7 +270,13 @@ impl HostSettings {
                 1 << 20,
                 crate::wasm::engine::MAX_TASK_MEMORY,
             )?,
-            call_timeout: Duration::from_millis(number(config, CALL_TIMEOUT, 30_000u64, 10, 3_600_000)?),
+            call_timeout: Duration::from_millis(number(
+                config,
+                CALL_TIMEOUT,
+                30_000u64,
+                10,
+                3_600_000,
+            )?),
             rocketmq_topics: config
                 .get(ROCKETMQ_TOPICS)
                 .map(|t| {
@@ -273,7 +287,10 @@ impl HostSettings {
                         .collect()
                 })
                 .unwrap_or_default(),
-            file_dir: config.get(FILE_DIR).filter(|d| !d.is_empty()).map(PathBuf::from),
+            file_dir: config
+                .get(FILE_DIR)
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
         })
     }
 }
@@ -290,7 +307,10 @@ mod tests {
         let (config, warnings) =
             WorkerConfig::from_properties(Path::new("c.conf"), &parse_properties(text)).unwrap();
         assert_eq!(config.worker_id, "CONNECTOR_WORKER_1");
-        assert_eq!(config.plugin_paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(
+            config.plugin_paths,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
         assert!(config.auto_create_group_enable);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("bogus"));
@@ -300,8 +320,13 @@ mod tests {
     fn missing_and_bad_keys_are_named() {
         let props = parse_properties("workerId=w\nstorePathRootDir=/x\nnamesrvAddr=a:1\n");
         let err = WorkerConfig::from_properties(Path::new("c.conf"), &props).unwrap_err();
-        assert_eq!(err.to_string(), "c.conf: missing required key `pluginPaths`");
-        let props = parse_properties("workerId=w\nstorePathRootDir=/x\nnamesrvAddr=a:1\npluginPaths=/p\nhttpPort=abc\n");
+        assert_eq!(
+            err.to_string(),
+            "c.conf: missing required key `pluginPaths`"
+        );
+        let props = parse_properties(
+            "workerId=w\nstorePathRootDir=/x\nnamesrvAddr=a:1\npluginPaths=/p\nhttpPort=abc\n",
+        );
         let err = WorkerConfig::from_properties(Path::new("c.conf"), &props).unwrap_err();
         assert!(err.to_string().contains("`httpPort`"), "{err}");
     }
@@ -310,7 +335,10 @@ mod tests {
     fn host_settings_check_ranges() {
         let mut config = ConnectorConfig::new();
         config.insert(TASKS_NUM.into(), "0".into());
-        assert_eq!(HostSettings::from_config(&config).unwrap_err().key, TASKS_NUM);
+        assert_eq!(
+            HostSettings::from_config(&config).unwrap_err().key,
+            TASKS_NUM
+        );
         config.insert(TASKS_NUM.into(), "3".into());
         config.insert(ROCKETMQ_TOPICS.into(), "a, b,".into());
         let settings = HostSettings::from_config(&config).unwrap();

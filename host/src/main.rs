@@ -68,20 +68,30 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: WorkerConfig, context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<()> {
+async fn run(
+    config: WorkerConfig,
+    context: rocketmq_runtime::ChildServiceContext,
+) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&config.store_path_root_dir)?);
     let runtime = WasmRuntime::new(&store.dir().join("compile-cache"))?;
     let registry = Arc::new(PluginRegistry::new(runtime, config.plugin_paths.clone()));
     let report = registry.reload().await;
-    tracing::info!(loaded = report.added.len(), failed = report.failures.len(), "plugins scanned");
+    tracing::info!(
+        loaded = report.added.len(),
+        failed = report.failures.len(),
+        "plugins scanned"
+    );
     let hub = Hub::start(
         context,
         HubSettings {
             namesrv_addr: config.namesrv_addr.clone(),
             worker_id: config.worker_id.clone(),
-            acl: config
-                .acl_enable
-                .then(|| (config.access_key.clone().unwrap_or_default(), config.secret_key.clone().unwrap_or_default())),
+            acl: config.acl_enable.then(|| {
+                (
+                    config.access_key.clone().unwrap_or_default(),
+                    config.secret_key.clone().unwrap_or_default(),
+                )
+            }),
             auto_create: config.auto_create_group_enable,
         },
     )
@@ -111,10 +121,18 @@ async fn run(config: WorkerConfig, context: rocketmq_runtime::ChildServiceContex
 
     let listener = tokio::net::TcpListener::bind((config.http_bind, config.http_port))
         .await
-        .with_context(|| format!("cannot listen on {}:{} (httpPort)", config.http_bind, config.http_port))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (httpPort)",
+                config.http_bind, config.http_port
+            )
+        })?;
     let addr = listener.local_addr()?;
     tracing::info!(worker = %config.worker_id, %addr, "ferry worker listening");
-    println!("ferry: worker {} listening on http://{addr}", config.worker_id);
+    println!(
+        "ferry: worker {} listening on http://{addr}",
+        config.worker_id
+    );
     axum::serve(listener, ferry::rest::router(worker.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -125,7 +143,8 @@ async fn run(config: WorkerConfig, context: rocketmq_runtime::ChildServiceContex
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -59,7 +59,11 @@ impl Store {
     }
 
     /// Saves (or, with `None`, removes) a connector config, durably, before returning.
-    pub fn put_connector(&self, name: &str, config: Option<&ConnectorConfig>) -> Result<(), StoreError> {
+    pub fn put_connector(
+        &self,
+        name: &str,
+        config: Option<&ConnectorConfig>,
+    ) -> Result<(), StoreError> {
         let mut all = self.connectors.lock().unwrap();
         match config {
             Some(c) => all.insert(name.to_string(), c.clone()),
@@ -74,15 +78,27 @@ impl Store {
 
     /// The delivered positions of a connector.
     pub fn positions(&self, connector: &str) -> Positions {
-        self.positions.lock().unwrap().get(connector).cloned().unwrap_or_default()
+        self.positions
+            .lock()
+            .unwrap()
+            .get(connector)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Records delivered positions (newest offset per partition wins); flushed by [`Self::flush`].
-    pub fn record_positions(&self, connector: &str, delivered: impl IntoIterator<Item = (String, String)>) {
+    pub fn record_positions(
+        &self,
+        connector: &str,
+        delivered: impl IntoIterator<Item = (String, String)>,
+    ) {
         let mut all = self.positions.lock().unwrap();
         let entry = all.entry(connector.to_string()).or_default();
         for (partition, offset) in delivered {
-            let newer = match (entry.get(&partition).and_then(|o| o.parse::<i64>().ok()), offset.parse::<i64>()) {
+            let newer = match (
+                entry.get(&partition).and_then(|o| o.parse::<i64>().ok()),
+                offset.parse::<i64>(),
+            ) {
                 (Some(old), Ok(new)) => new > old,
                 _ => true,
             };
@@ -152,7 +168,10 @@ mod tests {
         config.insert("k".into(), "v".into());
         store.put_connector("c", Some(&config)).unwrap();
         let reopened = Store::open(&dir).unwrap();
-        assert_eq!(reopened.positions("c").get("t/0").map(String::as_str), Some("10"));
+        assert_eq!(
+            reopened.positions("c").get("t/0").map(String::as_str),
+            Some("10")
+        );
         assert_eq!(reopened.connectors()["c"]["k"], "v");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -103,8 +103,14 @@ pub struct Worker {
 fn check_name(name: &str) -> Result<(), WorkerError> {
     let ok = !name.is_empty()
         && name.len() <= 200
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(WorkerError::InvalidName(name.to_string())) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(WorkerError::InvalidName(name.to_string()))
+    }
 }
 
 impl Worker {
@@ -123,37 +129,56 @@ impl Worker {
 
     /// Checks a config and plans its tasks: plugin, host settings, required keys, and the
     /// guest's own `validate()` and `task-configs()`.
-    async fn plan(&self, config: &ConnectorConfig) -> Result<(Arc<LoadedPlugin>, HostSettings, Vec<Vec<(String, String)>>), WorkerError> {
+    async fn plan(
+        &self,
+        config: &ConnectorConfig,
+    ) -> Result<(Arc<LoadedPlugin>, HostSettings, Vec<Vec<(String, String)>>), WorkerError> {
         let class = config
             .get(CONNECTOR_CLASS)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| WorkerError::MissingKey(CONNECTOR_CLASS.into()))?;
-        let plugin = self.deps.registry.resolve(class).ok_or_else(|| WorkerError::UnknownClass {
-            class: class.clone(),
-            known: self.deps.registry.known_classes(),
-        })?;
-        let settings = HostSettings::from_config(config).map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+        let plugin =
+            self.deps
+                .registry
+                .resolve(class)
+                .ok_or_else(|| WorkerError::UnknownClass {
+                    class: class.clone(),
+                    known: self.deps.registry.known_classes(),
+                })?;
+        let settings = HostSettings::from_config(config)
+            .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
         for key in plugin.info.config_keys.iter().filter(|k| k.required) {
             if config.get(&key.name).is_none_or(|v| v.is_empty()) {
                 return Err(WorkerError::MissingKey(key.name.clone()));
             }
         }
         if plugin.kind == PluginKind::Sink && settings.rocketmq_topics.is_empty() {
-            return Err(WorkerError::MissingKey(crate::config::ROCKETMQ_TOPICS.into()));
+            return Err(WorkerError::MissingKey(
+                crate::config::ROCKETMQ_TOPICS.into(),
+            ));
         }
-        let pairs: Vec<(String, String)> = config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let pairs: Vec<(String, String)> =
+            config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let tasks = plugin
             .code
             .plan_tasks(self.deps.registry.runtime(), &pairs, settings.tasks)
             .await
             .map_err(|fault| match fault {
                 GuestFault::InvalidConfig(m) => WorkerError::InvalidConfig(m),
-                other => WorkerError::InvalidConfig(format!("the connector's validate() failed: {other}")),
+                other => WorkerError::InvalidConfig(format!(
+                    "the connector's validate() failed: {other}"
+                )),
             })?;
         Ok((plugin, settings, tasks))
     }
 
-    fn start_tasks(&self, name: &str, plugin: &Arc<LoadedPlugin>, settings: &HostSettings, configs: Vec<Vec<(String, String)>>) -> Vec<TaskHandle> {
+    fn start_tasks(
+        &self,
+        name: &str,
+        plugin: &Arc<LoadedPlugin>,
+        settings: &HostSettings,
+        configs: Vec<Vec<(String, String)>>,
+    ) -> Vec<TaskHandle> {
         configs
             .into_iter()
             .enumerate()
@@ -197,7 +222,11 @@ impl Worker {
 
     /// Replaces a connector's config (creating it when absent) and restarts its tasks.
     /// Returns true when the connector was created.
-    pub async fn put_config(&self, name: &str, config: ConnectorConfig) -> Result<bool, WorkerError> {
+    pub async fn put_config(
+        &self,
+        name: &str,
+        config: ConnectorConfig,
+    ) -> Result<bool, WorkerError> {
         check_name(name)?;
         let mut connectors = self.connectors.lock().await;
         let (plugin, settings, configs) = self.plan(&config).await?;
@@ -210,7 +239,12 @@ impl Worker {
             None => true,
         };
         let tasks = self.start_tasks(name, &plugin, &settings, configs);
-        tracing::info!(connector = name, tasks = tasks.len(), created, "connector config applied");
+        tracing::info!(
+            connector = name,
+            tasks = tasks.len(),
+            created,
+            "connector config applied"
+        );
         connectors.insert(
             name.to_string(),
             Connector {
@@ -224,7 +258,11 @@ impl Worker {
     }
 
     /// The seed's update: the given keys overwrite the stored ones, others are kept.
-    pub async fn merge_config(&self, name: &str, patch: ConnectorConfig) -> Result<(), WorkerError> {
+    pub async fn merge_config(
+        &self,
+        name: &str,
+        patch: ConnectorConfig,
+    ) -> Result<(), WorkerError> {
         let mut config = self.config(name).await?;
         config.extend(patch);
         self.put_config(name, config).await.map(|_| ())
@@ -233,7 +271,9 @@ impl Worker {
     /// Stops and forgets a connector.
     pub async fn delete(&self, name: &str) -> Result<(), WorkerError> {
         let mut connectors = self.connectors.lock().await;
-        let old = connectors.remove(name).ok_or_else(|| WorkerError::NotFound(name.to_string()))?;
+        let old = connectors
+            .remove(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_string()))?;
         self.deps.store.put_connector(name, None)?;
         stop_tasks(old.tasks).await;
         tracing::info!(connector = name, "connector deleted");
@@ -257,13 +297,18 @@ impl Worker {
     /// Every connector's config.
     pub async fn configs(&self) -> BTreeMap<String, ConnectorConfig> {
         let connectors = self.connectors.lock().await;
-        connectors.iter().map(|(n, c)| (n.clone(), c.config.clone())).collect()
+        connectors
+            .iter()
+            .map(|(n, c)| (n.clone(), c.config.clone()))
+            .collect()
     }
 
     /// A connector's status.
     pub async fn status(&self, name: &str) -> Result<ConnectorStatus, WorkerError> {
         let connectors = self.connectors.lock().await;
-        let c = connectors.get(name).ok_or_else(|| WorkerError::NotFound(name.to_string()))?;
+        let c = connectors
+            .get(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_string()))?;
         let tasks: Vec<TaskStatusEntry> = c
             .tasks
             .iter()
@@ -275,7 +320,10 @@ impl Worker {
             .collect();
         let state = if c.tasks.is_empty() {
             "UNASSIGNED"
-        } else if tasks.iter().any(|t| t.status.state == task::TaskLifecycle::Failed) {
+        } else if tasks
+            .iter()
+            .any(|t| t.status.state == task::TaskLifecycle::Failed)
+        {
             "FAILED"
         } else {
             "RUNNING"
@@ -357,7 +405,10 @@ impl Worker {
     /// Stops every task (finishing in-flight deliveries).
     pub async fn shutdown(&self) {
         let mut connectors = self.connectors.lock().await;
-        let tasks: Vec<TaskHandle> = connectors.values_mut().flat_map(|c| c.tasks.drain(..)).collect();
+        let tasks: Vec<TaskHandle> = connectors
+            .values_mut()
+            .flat_map(|c| c.tasks.drain(..))
+            .collect();
         stop_tasks(tasks).await;
     }
 }

@@ -89,9 +89,10 @@ pub fn get_parsed<T: std::str::FromStr>(
     default: Option<T>,
 ) -> Result<T, Error> {
     match get(config, key) {
-        Some(raw) => raw.trim().parse().map_err(|_| {
-            Error::InvalidConfig(format!("{key}: cannot parse {raw:?}"))
-        }),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| Error::InvalidConfig(format!("{key}: cannot parse {raw:?}"))),
         None => default.ok_or_else(|| Error::InvalidConfig(format!("{key}: required"))),
     }
 }
@@ -190,9 +191,11 @@ impl<T: SourceTask> source_bindings::exports::ferry::connector::source::GuestSou
         committed: Vec<Position>,
     ) -> Result<source_bindings::exports::ferry::connector::source::SourceTask, Error> {
         let task = T::open(config, committed)?;
-        Ok(source_bindings::exports::ferry::connector::source::SourceTask::new(
-            SourceTaskAdapter(RefCell::new(task)),
-        ))
+        Ok(
+            source_bindings::exports::ferry::connector::source::SourceTask::new(SourceTaskAdapter(
+                RefCell::new(task),
+            )),
+        )
     }
     fn poll(&self) -> Result<Vec<RecordBatch>, Error> {
         self.0.borrow_mut().poll()
@@ -205,11 +208,15 @@ impl<T: SourceTask> source_bindings::exports::ferry::connector::source::GuestSou
 impl<T: SinkTask> sink_bindings::exports::ferry::connector::sink::GuestSinkTask
     for SinkTaskAdapter<T>
 {
-    fn open(config: Config) -> Result<sink_bindings::exports::ferry::connector::sink::SinkTask, Error> {
+    fn open(
+        config: Config,
+    ) -> Result<sink_bindings::exports::ferry::connector::sink::SinkTask, Error> {
         let task = T::open(config)?;
-        Ok(sink_bindings::exports::ferry::connector::sink::SinkTask::new(
-            SinkTaskAdapter(RefCell::new(task)),
-        ))
+        Ok(
+            sink_bindings::exports::ferry::connector::sink::SinkTask::new(SinkTaskAdapter(
+                RefCell::new(task),
+            )),
+        )
     }
     fn put(&self, batches: Vec<RecordBatch>) -> Result<(), Error> {
         self.0.borrow_mut().put(batches)
@@ -224,15 +231,21 @@ impl<T: SinkTask> sink_bindings::exports::ferry::connector::sink::GuestSinkTask
 macro_rules! export_source {
     ($connector:ty) => {
         struct __FerrySourceExport;
-        impl $crate::source_bindings::exports::ferry::connector::source::Guest for __FerrySourceExport {
-            type SourceTask = $crate::SourceTaskAdapter<<$connector as $crate::SourceConnector>::Task>;
+        impl $crate::source_bindings::exports::ferry::connector::source::Guest
+            for __FerrySourceExport
+        {
+            type SourceTask =
+                $crate::SourceTaskAdapter<<$connector as $crate::SourceConnector>::Task>;
             fn describe() -> $crate::ConnectorInfo {
                 <$connector as $crate::SourceConnector>::describe()
             }
             fn validate(config: $crate::Config) -> Result<(), $crate::Error> {
                 <$connector as $crate::SourceConnector>::validate(&config)
             }
-            fn task_configs(config: $crate::Config, max_tasks: u32) -> Result<Vec<$crate::Config>, $crate::Error> {
+            fn task_configs(
+                config: $crate::Config,
+                max_tasks: u32,
+            ) -> Result<Vec<$crate::Config>, $crate::Error> {
                 <$connector as $crate::SourceConnector>::task_configs(&config, max_tasks)
             }
         }
@@ -253,7 +266,10 @@ macro_rules! export_sink {
             fn validate(config: $crate::Config) -> Result<(), $crate::Error> {
                 <$connector as $crate::SinkConnector>::validate(&config)
             }
-            fn task_configs(config: $crate::Config, max_tasks: u32) -> Result<Vec<$crate::Config>, $crate::Error> {
+            fn task_configs(
+                config: $crate::Config,
+                max_tasks: u32,
+            ) -> Result<Vec<$crate::Config>, $crate::Error> {
                 <$connector as $crate::SinkConnector>::task_configs(&config, max_tasks)
             }
         }

@@ -39,7 +39,11 @@ pub fn unique(prefix: &str) -> String {
         .unwrap()
         .as_nanos()
         % 1_000_000_000;
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A fresh folder under the system temp folder.
@@ -87,8 +91,9 @@ impl Worker {
         std::fs::create_dir_all(&plugin_dir).unwrap();
         for p in plugins {
             let from = built_plugins().join(format!("{p}.wasm"));
-            std::fs::copy(&from, plugin_dir.join(format!("{p}.wasm")))
-                .unwrap_or_else(|e| panic!("copy {}: {e} (run `just build-plugins`)", from.display()));
+            std::fs::copy(&from, plugin_dir.join(format!("{p}.wasm"))).unwrap_or_else(|e| {
+                panic!("copy {}: {e} (run `just build-plugins`)", from.display())
+            });
         }
         let store = root.join("store");
         let conf = root.join("connect.conf");
@@ -118,7 +123,11 @@ impl Worker {
 
     /// (Re)starts the process on the same folders and waits for its REST API.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let mut child = Command::new(ferry_bin())
             .arg("-c")
             .arg(&self.conf)
@@ -179,13 +188,18 @@ impl Worker {
 
     /// Creates a connector through `POST /connectors`, asserting 201.
     pub fn create(&self, name: &str, config: Value) {
-        let (code, body) = self.request("POST", "/connectors", Some(&serde_json::json!({"name": name, "config": config})));
+        let (code, body) = self.request(
+            "POST",
+            "/connectors",
+            Some(&serde_json::json!({"name": name, "config": config})),
+        );
         assert_eq!(code, 201, "create {name}: {body}");
     }
 
     /// `GET /connectors/{name}/status`.
     pub fn status(&self, name: &str) -> Value {
-        self.request("GET", &format!("/connectors/{name}/status"), None).1
+        self.request("GET", &format!("/connectors/{name}/status"), None)
+            .1
     }
 }
 
@@ -198,7 +212,9 @@ impl Drop for Worker {
 /// A minimal HTTP/1.1 client (one request per connection).
 pub fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         stream,
@@ -210,9 +226,19 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16,
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
@@ -236,11 +262,19 @@ pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
         return counts;
     };
     for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
         for line in text.lines() {
             // A line being written right now may be incomplete; it is counted next time.
-            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-            if let Some(n) = v["value"].as_str().and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()) {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if let Some(n) = v["value"]
+                .as_str()
+                .and_then(|s| s.split(' ').next())
+                .and_then(|n| n.parse().ok())
+            {
                 *counts.entry(n).or_insert(0) += 1;
             }
         }
@@ -250,9 +284,24 @@ pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
 
 /// Checks that `counts` holds every record number below `total`; returns the duplicates.
 pub fn assert_complete(counts: &BTreeMap<u64, u32>, total: u64) -> u64 {
-    let missing: Vec<u64> = (0..total).filter(|n| !counts.contains_key(n)).take(20).collect();
-    assert!(missing.is_empty(), "records lost (first 20 missing): {missing:?}; distinct seen {}", counts.len());
-    let unexpected: Vec<u64> = counts.keys().filter(|n| **n >= total).copied().take(20).collect();
-    assert!(unexpected.is_empty(), "records that were never produced: {unexpected:?}");
+    let missing: Vec<u64> = (0..total)
+        .filter(|n| !counts.contains_key(n))
+        .take(20)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "records lost (first 20 missing): {missing:?}; distinct seen {}",
+        counts.len()
+    );
+    let unexpected: Vec<u64> = counts
+        .keys()
+        .filter(|n| **n >= total)
+        .copied()
+        .take(20)
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "records that were never produced: {unexpected:?}"
+    );
     counts.values().map(|c| (*c as u64).saturating_sub(1)).sum()
 }

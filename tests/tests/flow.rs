@@ -7,7 +7,11 @@ use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_f
 use serde_json::json;
 
 /// Creates datagen (`count` records into a fresh topic) and, once the topic exists, file-sink.
-fn start_pipeline(worker: &Worker, count: u64, rate: Option<u64>) -> (String, String, std::path::PathBuf) {
+fn start_pipeline(
+    worker: &Worker,
+    count: u64,
+    rate: Option<u64>,
+) -> (String, String, std::path::PathBuf) {
     let topic = unique("flow");
     let (source, sink) = (unique("src"), unique("sink"));
     let out = temp_dir("flow-out");
@@ -21,10 +25,14 @@ fn start_pipeline(worker: &Worker, count: u64, rate: Option<u64>) -> (String, St
         config["datagen.rate"] = json!(rate.to_string());
     }
     worker.create(&source, config);
-    wait_for("datagen to deliver its first records", Duration::from_secs(60), || {
-        let s = worker.status(&source);
-        (s["tasks"][0]["delivered"].as_u64().unwrap_or(0) > 0).then_some(())
-    });
+    wait_for(
+        "datagen to deliver its first records",
+        Duration::from_secs(60),
+        || {
+            let s = worker.status(&source);
+            (s["tasks"][0]["delivered"].as_u64().unwrap_or(0) > 0).then_some(())
+        },
+    );
     worker.create(
         &sink,
         json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}),
@@ -37,14 +45,19 @@ fn hundred_thousand_records_arrive_exactly() {
     let worker = Worker::start(&["datagen", "file-sink"]);
     let total = 100_000;
     let (_source, sink, out) = start_pipeline(&worker, total, None);
-    wait_for("all 100k records in the sink files", Duration::from_secs(300), || {
-        (sink_counts(&out).len() as u64 >= total).then_some(())
-    });
+    wait_for(
+        "all 100k records in the sink files",
+        Duration::from_secs(300),
+        || (sink_counts(&out).len() as u64 >= total).then_some(()),
+    );
     let duplicates = assert_complete(&sink_counts(&out), total);
     println!("flow: {total} records delivered, {duplicates} duplicates");
     let status = worker.status(&sink);
     assert_eq!(status["connector"]["state"], "RUNNING", "{status}");
-    assert!(status["tasks"][0]["delivered"].as_u64().unwrap() >= total, "{status}");
+    assert!(
+        status["tasks"][0]["delivered"].as_u64().unwrap() >= total,
+        "{status}"
+    );
 }
 
 #[test]
@@ -52,16 +65,23 @@ fn sigkill_mid_stream_loses_nothing() {
     let mut worker = Worker::start(&["datagen", "file-sink"]);
     let total = 60_000;
     let (_source, _sink, out) = start_pipeline(&worker, total, Some(10_000));
-    wait_for("a part of the stream in the sink", Duration::from_secs(120), || {
-        (sink_counts(&out).len() > 10_000).then_some(())
-    });
+    wait_for(
+        "a part of the stream in the sink",
+        Duration::from_secs(120),
+        || (sink_counts(&out).len() > 10_000).then_some(()),
+    );
     worker.kill9();
     let before = sink_counts(&out).len();
-    assert!(before < total as usize, "the stream had already finished before the kill");
+    assert!(
+        before < total as usize,
+        "the stream had already finished before the kill"
+    );
     worker.spawn();
-    wait_for("all records after the restart", Duration::from_secs(300), || {
-        (sink_counts(&out).len() as u64 >= total).then_some(())
-    });
+    wait_for(
+        "all records after the restart",
+        Duration::from_secs(300),
+        || (sink_counts(&out).len() as u64 >= total).then_some(()),
+    );
     let duplicates = assert_complete(&sink_counts(&out), total);
     println!("sigkill: {before} records before the kill, {total} after, {duplicates} duplicates");
 }

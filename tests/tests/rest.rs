@@ -18,16 +18,36 @@ fn errors_are_json_with_the_right_status() {
     let topic = unique("rest");
 
     // Unknown class: 400 naming it and listing the known ones.
-    let (code, body) = worker.request("POST", "/connectors", Some(&json!({"name": "x1", "config": {"connector-class": "NoSuchThing"}})));
+    let (code, body) = worker.request(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "x1", "config": {"connector-class": "NoSuchThing"}})),
+    );
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"], "unknown_connector_class");
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("NoSuchThing") && message.contains("datagen") && message.contains("file-sink"), "{message}");
+    assert!(
+        message.contains("NoSuchThing")
+            && message.contains("datagen")
+            && message.contains("file-sink"),
+        "{message}"
+    );
 
     // Missing required key (from describe()): 400 naming it.
-    let (code, body) = worker.request("POST", "/connectors", Some(&json!({"name": "x2", "config": {"connector-class": "datagen"}})));
-    assert_eq!((code, body["error"].as_str()), (400, Some("missing_config_key")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("datagen.topic"), "{body}");
+    let (code, body) = worker.request(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "x2", "config": {"connector-class": "datagen"}})),
+    );
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("missing_config_key")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("datagen.topic"),
+        "{body}"
+    );
 
     // A bad host setting: 400 naming the key.
     let (code, body) = worker.request(
@@ -36,24 +56,50 @@ fn errors_are_json_with_the_right_status() {
         Some(&json!({"name": "x3", "config": {"connector-class": "datagen", "datagen.topic": topic, "tasks.num": "lots"}})),
     );
     assert_eq!(code, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("tasks.num"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("tasks.num"),
+        "{body}"
+    );
 
     // Malformed JSON body and query.
     let (code, body) = worker.request("POST", "/connectors", None);
-    assert_eq!((code, body["error"].as_str()), (400, Some("malformed_json")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("malformed_json")),
+        "{body}"
+    );
     let (code, body) = worker.request("GET", "/connectors/create/x4?config=%7Bnot-json", None);
-    assert_eq!((code, body["error"].as_str()), (400, Some("malformed_json")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("malformed_json")),
+        "{body}"
+    );
     let (code, body) = worker.request("GET", "/connectors/create/x4", None);
-    assert_eq!((code, body["error"].as_str()), (400, Some("malformed_query")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("malformed_query")),
+        "{body}"
+    );
 
     // Create through the seed's route, then a duplicate: 409.
     let config = json!({"connector-class": "DatagenSourceConnector", "datagen.topic": topic, "datagen.rate": "10", "tasks.num": "1"});
-    let path = format!("/connectors/create/seedgen?config={}", encode(&config.to_string()));
+    let path = format!(
+        "/connectors/create/seedgen?config={}",
+        encode(&config.to_string())
+    );
     let (code, body) = worker.request("GET", &path, None);
     assert_eq!(code, 200, "{body}");
     let (code, body) = worker.request("GET", &path, None);
-    assert_eq!((code, body["error"].as_str()), (409, Some("connector_exists")), "{body}");
-    let (code, body) = worker.request("POST", "/connectors", Some(&json!({"name": "seedgen", "config": config})));
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("connector_exists")),
+        "{body}"
+    );
+    let (code, body) = worker.request(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "seedgen", "config": config})),
+    );
     assert_eq!(code, 409, "{body}");
 
     // Reads through both APIs.
@@ -67,11 +113,20 @@ fn errors_are_json_with_the_right_status() {
     assert_eq!(body["type"], "source");
 
     // The seed's partial update keeps other keys.
-    let path = format!("/connectors/update/seedgen?config={}", encode(&json!({"datagen.rate": "20"}).to_string()));
+    let path = format!(
+        "/connectors/update/seedgen?config={}",
+        encode(&json!({"datagen.rate": "20"}).to_string())
+    );
     let (code, body) = worker.request("GET", &path, None);
     assert_eq!(code, 200, "{body}");
     let (_, body) = worker.request("GET", "/connectors/seedgen/config", None);
-    assert_eq!((body["datagen.rate"].as_str(), body["datagen.topic"].as_str()), (Some("20"), Some(topic.as_str())));
+    assert_eq!(
+        (
+            body["datagen.rate"].as_str(),
+            body["datagen.topic"].as_str()
+        ),
+        (Some("20"), Some(topic.as_str()))
+    );
 
     // Unknown connector: 404 everywhere.
     for (method, path) in [
@@ -83,13 +138,25 @@ fn errors_are_json_with_the_right_status() {
         ("GET", "/connectors/single/nope/remove"),
     ] {
         let (code, body) = worker.request(method, path, None);
-        assert_eq!((code, body["error"].as_str()), (404, Some("connector_not_found")), "{method} {path}: {body}");
+        assert_eq!(
+            (code, body["error"].as_str()),
+            (404, Some("connector_not_found")),
+            "{method} {path}: {body}"
+        );
     }
 
     // PUT creates then replaces; DELETE and the seed's remove.
-    let (code, _) = worker.request("PUT", "/connectors/putgen/config", Some(&json!({"connector-class": "datagen", "datagen.topic": topic})));
+    let (code, _) = worker.request(
+        "PUT",
+        "/connectors/putgen/config",
+        Some(&json!({"connector-class": "datagen", "datagen.topic": topic})),
+    );
     assert_eq!(code, 201);
-    let (code, _) = worker.request("PUT", "/connectors/putgen/config", Some(&json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.rate": "5"})));
+    let (code, _) = worker.request(
+        "PUT",
+        "/connectors/putgen/config",
+        Some(&json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.rate": "5"})),
+    );
     assert_eq!(code, 200);
     let (code, _) = worker.request("DELETE", "/connectors/putgen", None);
     assert_eq!(code, 204);
@@ -103,9 +170,20 @@ fn errors_are_json_with_the_right_status() {
 fn bad_worker_settings_exit_with_code_2_naming_the_key() {
     let dir = ferry_tests::temp_dir("badconf");
     let conf = dir.join("connect.conf");
-    std::fs::write(&conf, "workerId=w\nstorePathRootDir=/tmp/x\nnamesrvAddr=127.0.0.1:9876\n").unwrap();
-    let out = std::process::Command::new(ferry_tests::ferry_bin()).arg("-c").arg(&conf).output().unwrap();
+    std::fs::write(
+        &conf,
+        "workerId=w\nstorePathRootDir=/tmp/x\nnamesrvAddr=127.0.0.1:9876\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(ferry_tests::ferry_bin())
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("pluginPaths") && stderr.contains("connect.conf"), "{stderr}");
+    assert!(
+        stderr.contains("pluginPaths") && stderr.contains("connect.conf"),
+        "{stderr}"
+    );
 }

@@ -25,7 +25,10 @@ fn plugin_dir() -> PathBuf {
 }
 
 fn config(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 fn ids() -> TaskIds {
@@ -55,7 +58,8 @@ fn sample_batch(size: usize) -> Vec<RecordBatch> {
 
 fn load(runtime: &WasmRuntime, name: &str) -> anyhow::Result<(PluginCode, Duration, Duration)> {
     let path = plugin_dir().join(format!("{name}.wasm"));
-    let bytes = std::fs::read(&path).with_context(|| format!("read {} (run `just build-plugins`)", path.display()))?;
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("read {} (run `just build-plugins`)", path.display()))?;
     let sha = hex::encode(Sha256::digest(&bytes));
     let started = Instant::now();
     let component = runtime.compile(&bytes, &sha)?;
@@ -72,12 +76,24 @@ async fn main() -> anyhow::Result<()> {
     let cache = std::env::temp_dir().join(format!("ferry-bench-cache-{}", std::process::id()));
     let runtime = WasmRuntime::new(&cache)?;
     let limits = GuestLimits::default();
-    println!("Ferry WebAssembly boundary benchmark ({} KiB values, {:?} per figure)", VALUE_BYTES / 1024, RUN_FOR);
+    println!(
+        "Ferry WebAssembly boundary benchmark ({} KiB values, {:?} per figure)",
+        VALUE_BYTES / 1024,
+        RUN_FOR
+    );
 
     let (source, cold, cached) = load(&runtime, "datagen")?;
-    println!("compile datagen.wasm: cold {:.0} ms, from cache {:.1} ms", cold.as_secs_f64() * 1e3, cached.as_secs_f64() * 1e3);
+    println!(
+        "compile datagen.wasm: cold {:.0} ms, from cache {:.1} ms",
+        cold.as_secs_f64() * 1e3,
+        cached.as_secs_f64() * 1e3
+    );
     let (sink, cold, cached) = load(&runtime, "bench-sink")?;
-    println!("compile bench-sink.wasm: cold {:.0} ms, from cache {:.1} ms", cold.as_secs_f64() * 1e3, cached.as_secs_f64() * 1e3);
+    println!(
+        "compile bench-sink.wasm: cold {:.0} ms, from cache {:.1} ms",
+        cold.as_secs_f64() * 1e3,
+        cached.as_secs_f64() * 1e3
+    );
 
     // Instantiation: a new Store, WASI context, instance and open() per task.
     let sink_config = config(&[("rocketmq.topics", "bench".into())]);
@@ -88,10 +104,16 @@ async fn main() -> anyhow::Result<()> {
         drop(guest);
     }
     let per_task = started.elapsed() / n;
-    println!("instantiate + open one task: {:.1} us", per_task.as_secs_f64() * 1e6);
+    println!(
+        "instantiate + open one task: {:.1} us",
+        per_task.as_secs_f64() * 1e6
+    );
 
     println!();
-    println!("{:<8} {:>6} {:>14} {:>16} {:>8}", "call", "batch", "wasm ns/rec", "native ns/rec", "ratio");
+    println!(
+        "{:<8} {:>6} {:>14} {:>16} {:>8}",
+        "call", "batch", "wasm ns/rec", "native ns/rec", "ratio"
+    );
     for batch in [1usize, 100, 500] {
         // poll(): datagen builds `batch` records of 1 KiB in the guest; the host lifts them.
         let source_config = config(&[
@@ -99,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
             ("datagen.size", VALUE_BYTES.to_string()),
             ("datagen.batch", batch.to_string()),
         ]);
-        let mut guest = SourceGuest::open(&runtime, &source, ids(), &limits, &source_config, &[]).await?;
+        let mut guest =
+            SourceGuest::open(&runtime, &source, ids(), &limits, &source_config, &[]).await?;
         let (mut records, started) = (0u64, Instant::now());
         while started.elapsed() < RUN_FOR {
             let out = guest.poll().await?;
@@ -128,7 +151,14 @@ async fn main() -> anyhow::Result<()> {
             native_records += std::hint::black_box(messages).len() as u64;
         }
         let native_ns = started.elapsed().as_nanos() as f64 / native_records as f64;
-        println!("{:<8} {:>6} {:>14.0} {:>16.0} {:>8.1}", "poll()", batch, wasm_ns, native_ns, wasm_ns / native_ns);
+        println!(
+            "{:<8} {:>6} {:>14.0} {:>16.0} {:>8.1}",
+            "poll()",
+            batch,
+            wasm_ns,
+            native_ns,
+            wasm_ns / native_ns
+        );
 
         // put(): the host lowers `batch` records into the guest, which reads them.
         let batches = sample_batch(batch);
@@ -143,12 +173,23 @@ async fn main() -> anyhow::Result<()> {
         let (mut native_records, started) = (0u64, Instant::now());
         while started.elapsed() < RUN_FOR {
             let copy = std::hint::black_box(batches.clone());
-            let bytes: usize = copy.iter().flat_map(|b| &b.messages).map(|m| m.value.len()).sum();
+            let bytes: usize = copy
+                .iter()
+                .flat_map(|b| &b.messages)
+                .map(|m| m.value.len())
+                .sum();
             std::hint::black_box(bytes);
             native_records += batch as u64;
         }
         let native_ns = started.elapsed().as_nanos() as f64 / native_records as f64;
-        println!("{:<8} {:>6} {:>14.0} {:>16.0} {:>8.1}", "put()", batch, wasm_ns, native_ns, wasm_ns / native_ns);
+        println!(
+            "{:<8} {:>6} {:>14.0} {:>16.0} {:>8.1}",
+            "put()",
+            batch,
+            wasm_ns,
+            native_ns,
+            wasm_ns / native_ns
+        );
     }
     let _ = std::fs::remove_dir_all(&cache);
     Ok(())

@@ -29,7 +29,10 @@ struct CountingTask {
 
 impl SinkTask for CountingTask {
     fn open(_config: Config) -> Result<Self, Error> {
-        Ok(CountingTask { records: 0, bytes: 0 })
+        Ok(CountingTask {
+            records: 0,
+            bytes: 0,
+        })
     }
 
     fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {

@@ -12,7 +12,6 @@ use ferry_sdk::{
 
 struct Datagen;
 
-
 fn key(name: &str, required: bool, default: Option<&str>, doc: &str) -> ConfigKey {
     ConfigKey {
         name: name.into(),
@@ -32,10 +31,25 @@ impl SourceConnector for Datagen {
             aliases: vec!["DatagenSourceConnector".into()],
             config_keys: vec![
                 key("datagen.topic", true, None, "RocketMQ topic to write to"),
-                key("datagen.count", false, Some("0"), "records to generate; 0 = endless"),
+                key(
+                    "datagen.count",
+                    false,
+                    Some("0"),
+                    "records to generate; 0 = endless",
+                ),
                 key("datagen.size", false, Some("100"), "value size in bytes"),
-                key("datagen.rate", false, None, "records per second (all tasks); unset = as fast as possible"),
-                key("datagen.batch", false, Some("256"), "most records returned by one poll()"),
+                key(
+                    "datagen.rate",
+                    false,
+                    None,
+                    "records per second (all tasks); unset = as fast as possible",
+                ),
+                key(
+                    "datagen.batch",
+                    false,
+                    Some("256"),
+                    "most records returned by one poll()",
+                ),
             ],
         }
     }
@@ -76,7 +90,9 @@ impl DatagenTask {
             None => None,
         };
         if rate.is_some_and(|r| r <= 0.0) {
-            return Err(Error::InvalidConfig("datagen.rate: must be positive".into()));
+            return Err(Error::InvalidConfig(
+                "datagen.rate: must be positive".into(),
+            ));
         }
         let tasks: u64 = get_parsed(config, "task.count", Some(1))?;
         Ok(Settings {

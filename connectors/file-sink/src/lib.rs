@@ -32,8 +32,18 @@ impl SinkConnector for FileSink {
             version: env!("CARGO_PKG_VERSION").into(),
             aliases: vec!["FileSinkConnector".into()],
             config_keys: vec![
-                key("rocketmq.topics", true, None, "RocketMQ topics to read (comma list)"),
-                key("file.dir", true, None, "directory to write into (granted to this task only)"),
+                key(
+                    "rocketmq.topics",
+                    true,
+                    None,
+                    "RocketMQ topics to read (comma list)",
+                ),
+                key(
+                    "file.dir",
+                    true,
+                    None,
+                    "directory to write into (granted to this task only)",
+                ),
             ],
         }
     }
@@ -54,7 +64,9 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
             '\n' => out.extend_from_slice(b"\\n"),
             '\r' => out.extend_from_slice(b"\\r"),
             '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut buf = [0; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -75,7 +87,10 @@ fn json_bytes(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
         Err(_) => {
             json_str(out, &format!("{name}_b64"));
             out.push(b':');
-            json_str(out, &base64::engine::general_purpose::STANDARD.encode(bytes));
+            json_str(
+                out,
+                &base64::engine::general_purpose::STANDARD.encode(bytes),
+            );
         }
     }
 }
@@ -107,7 +122,9 @@ impl SinkTask for FileSinkTask {
             for m in &batch.messages {
                 out.extend_from_slice(b"{\"topic\":");
                 json_str(out, &batch.topic);
-                out.extend_from_slice(format!(",\"queue\":{},\"offset\":{},", batch.partition, m.offset).as_bytes());
+                out.extend_from_slice(
+                    format!(",\"queue\":{},\"offset\":{},", batch.partition, m.offset).as_bytes(),
+                );
                 match &m.key {
                     Some(k) => json_bytes(out, "key", k),
                     None => out.extend_from_slice(b"\"key\":null"),
@@ -123,7 +140,9 @@ impl SinkTask for FileSinkTask {
                     out.push(b':');
                     json_str(out, &String::from_utf8_lossy(value));
                 }
-                out.extend_from_slice(format!("}},\"timestamp\":{}}}\n", m.timestamp_ms).as_bytes());
+                out.extend_from_slice(
+                    format!("}},\"timestamp\":{}}}\n", m.timestamp_ms).as_bytes(),
+                );
             }
         }
         self.file

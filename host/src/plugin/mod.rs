@@ -129,7 +129,10 @@ impl PluginRegistry {
     /// Loaded plugins and failed files, for `GET /connector-plugins`.
     pub fn list(&self) -> (Vec<Arc<LoadedPlugin>>, Vec<PluginFailure>) {
         let loaded = self.loaded.lock().unwrap();
-        (loaded.by_name.values().cloned().collect(), loaded.failures.clone())
+        (
+            loaded.by_name.values().cloned().collect(),
+            loaded.failures.clone(),
+        )
     }
 
     /// Known names and aliases, for an "unknown connector class" error.
@@ -160,7 +163,11 @@ impl PluginRegistry {
                     if let Some(other) = next.by_name.get(&plugin.name) {
                         next.failures.push(PluginFailure {
                             path: file.clone(),
-                            reason: format!("duplicate plugin name `{}` (also in {})", plugin.name, other.path.display()),
+                            reason: format!(
+                                "duplicate plugin name `{}` (also in {})",
+                                plugin.name,
+                                other.path.display()
+                            ),
                         });
                         continue;
                     }
@@ -218,7 +225,9 @@ impl PluginRegistry {
         file: &Path,
         previous: &HashMap<(PathBuf, String), Arc<LoadedPlugin>>,
     ) -> Result<Arc<LoadedPlugin>, String> {
-        let bytes = tokio::fs::read(file).await.map_err(|e| format!("cannot read: {e}"))?;
+        let bytes = tokio::fs::read(file)
+            .await
+            .map_err(|e| format!("cannot read: {e}"))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(same) = previous.get(&(file.to_path_buf(), sha256.clone())) {
             return Ok(same.clone());
@@ -281,8 +290,14 @@ mod tests {
 
     #[test]
     fn headers_are_told_apart() {
-        assert!(matches!(check_header(b"hello world"), Err(WasmError::NotWasm)));
-        assert!(matches!(check_header(b"\0asm\x01\0\0\0"), Err(WasmError::CoreModule)));
+        assert!(matches!(
+            check_header(b"hello world"),
+            Err(WasmError::NotWasm)
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0"),
+            Err(WasmError::CoreModule)
+        ));
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

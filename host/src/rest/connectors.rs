@@ -30,18 +30,29 @@ pub async fn create(
         .to_string();
     let config = config_from_json(body.get("config").cloned().unwrap_or(Value::Null))?;
     worker.create(&name, config.clone()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "name": name, "config": config }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": name, "config": config })),
+    ))
 }
 
 /// `GET /connectors/{name}`.
-pub async fn get_one(State(worker): State<Arc<Worker>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_one(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let config = worker.config(&name).await?;
     let status = worker.status(&name).await?;
-    Ok(Json(json!({ "name": name, "config": config, "type": status.kind, "tasks": status.tasks.len() })))
+    Ok(Json(
+        json!({ "name": name, "config": config, "type": status.kind, "tasks": status.tasks.len() }),
+    ))
 }
 
 /// `GET /connectors/{name}/config`.
-pub async fn get_config(State(worker): State<Arc<Worker>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_config(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(worker.config(&name).await?)))
 }
 
@@ -54,17 +65,27 @@ pub async fn put_config(
     let Json(body) = body?;
     let config = config_from_json(body)?;
     let created = worker.put_config(&name, config.clone()).await?;
-    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((code, Json(json!({ "name": name, "config": config }))))
 }
 
 /// `GET /connectors/{name}/status`.
-pub async fn status(State(worker): State<Arc<Worker>>, Path(name): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn status(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(worker.status(&name).await?))
 }
 
 /// `DELETE /connectors/{name}`.
-pub async fn delete(State(worker): State<Arc<Worker>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     worker.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

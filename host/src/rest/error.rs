@@ -37,7 +37,9 @@ impl ApiError {
 impl From<WorkerError> for ApiError {
     fn from(e: WorkerError) -> Self {
         let (status, code) = match &e {
-            WorkerError::UnknownClass { .. } => (StatusCode::BAD_REQUEST, "unknown_connector_class"),
+            WorkerError::UnknownClass { .. } => {
+                (StatusCode::BAD_REQUEST, "unknown_connector_class")
+            }
             WorkerError::MissingKey(_) => (StatusCode::BAD_REQUEST, "missing_config_key"),
             WorkerError::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
             WorkerError::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
@@ -70,9 +72,14 @@ impl IntoResponse for ApiError {
 }
 
 /// Turns a JSON object into a connector config; numbers and booleans are taken as their text.
-pub fn config_from_json(value: serde_json::Value) -> Result<crate::config::ConnectorConfig, ApiError> {
+pub fn config_from_json(
+    value: serde_json::Value,
+) -> Result<crate::config::ConnectorConfig, ApiError> {
     let serde_json::Value::Object(map) = value else {
-        return Err(ApiError::bad_request("malformed_config", "config must be a JSON object of strings"));
+        return Err(ApiError::bad_request(
+            "malformed_config",
+            "config must be a JSON object of strings",
+        ));
     };
     map.into_iter()
         .map(|(k, v)| match v {

@@ -18,10 +18,22 @@ use crate::worker::Worker;
 /// Builds the router over `worker`.
 pub fn router(worker: Arc<Worker>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .route("/connectors", get(connectors::list).post(connectors::create))
-        .route("/connectors/{name}", get(connectors::get_one).delete(connectors::delete))
-        .route("/connectors/{name}/config", put(connectors::put_config).get(connectors::get_config))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/connectors",
+            get(connectors::list).post(connectors::create),
+        )
+        .route(
+            "/connectors/{name}",
+            get(connectors::get_one).delete(connectors::delete),
+        )
+        .route(
+            "/connectors/{name}/config",
+            put(connectors::put_config).get(connectors::get_config),
+        )
         .route("/connectors/{name}/status", get(connectors::status))
         .route("/connector-plugins", get(plugins::list))
         .route("/plugins/reload", post(plugins::reload))

@@ -74,7 +74,12 @@ fn with_prop(
 /// Turns a consumed RocketMQ message into a guest message.
 pub fn from_message_ext(ext: &MessageExt) -> Message {
     let props = ext.properties();
-    let get = |k: &str| props.iter().find(|(n, _)| n.as_str() == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        props
+            .iter()
+            .find(|(n, _)| n.as_str() == k)
+            .map(|(_, v)| v.as_str())
+    };
     let key = match (get(KEY_B64_PROPERTY), get(KEYS)) {
         (Some(encoded), _) => b64().decode(encoded).ok(),
         (None, Some(keys)) => Some(keys.as_bytes().to_vec()),
@@ -91,9 +96,15 @@ pub fn from_message_ext(ext: &MessageExt) -> Message {
             !reserved.contains(n) && !n.starts_with("FERRY_")
         })
         .map(|(n, v)| {
-            let name = n.as_str().strip_prefix("h.").unwrap_or(n.as_str()).to_string();
+            let name = n
+                .as_str()
+                .strip_prefix("h.")
+                .unwrap_or(n.as_str())
+                .to_string();
             let value = if binary.contains(&name.as_str()) {
-                b64().decode(v.as_str()).unwrap_or_else(|_| v.as_bytes().to_vec())
+                b64()
+                    .decode(v.as_str())
+                    .unwrap_or_else(|_| v.as_bytes().to_vec())
             } else {
                 v.as_bytes().to_vec()
             };

@@ -78,7 +78,10 @@ pub struct Hub {
 
 impl Hub {
     /// Creates the client runtime and starts the producer.
-    pub async fn start(context: ChildServiceContext, settings: HubSettings) -> Result<Arc<Hub>, HubError> {
+    pub async fn start(
+        context: ChildServiceContext,
+        settings: HubSettings,
+    ) -> Result<Arc<Hub>, HubError> {
         let runtime = ClientRuntime::try_new(
             context,
             ClientRuntimeConfig::default(),
@@ -126,7 +129,10 @@ impl Hub {
                     .create_topic(TEMPLATE_TOPIC, topic, NEW_TOPIC_QUEUES, HashMap::new())
                     .await
                     .map_err(route_err)?;
-                producer.fetch_publish_message_queues(topic).await.map_err(route_err)?
+                producer
+                    .fetch_publish_message_queues(topic)
+                    .await
+                    .map_err(route_err)?
             }
         };
         if queues.is_empty() {
@@ -136,12 +142,19 @@ impl Hub {
             });
         }
         queues.sort_by_key(|q| (q.broker_name().to_string(), q.queue_id()));
-        self.queues.lock().unwrap().insert(topic.to_string(), queues.clone());
+        self.queues
+            .lock()
+            .unwrap()
+            .insert(topic.to_string(), queues.clone());
         Ok(queues)
     }
 
     /// Sends one batch to one queue; `Ok` means the broker stored it.
-    pub async fn send_batch(&self, queue: &MessageQueue, messages: Vec<MqMessage>) -> Result<(), HubError> {
+    pub async fn send_batch(
+        &self,
+        queue: &MessageQueue,
+        messages: Vec<MqMessage>,
+    ) -> Result<(), HubError> {
         let err = |reason: String| HubError::Send {
             topic: queue.topic().to_string(),
             queue: queue.queue_id(),
@@ -161,7 +174,12 @@ impl Hub {
 
     /// Starts a consumer in `group` subscribed to `topics`, with auto-commit off: offsets are
     /// committed by the sink loop only after `put()` succeeded.
-    pub async fn consumer(&self, group: &str, topics: &[String], instance: &str) -> Result<SinkConsumer, HubError> {
+    pub async fn consumer(
+        &self,
+        group: &str,
+        topics: &[String],
+        instance: &str,
+    ) -> Result<SinkConsumer, HubError> {
         let mut builder = DefaultLitePullConsumer::builder(self.runtime.clone())
             .consumer_group(group)
             .name_server_addr(self.settings.namesrv_addr.clone())
@@ -174,7 +192,9 @@ impl Hub {
         if let Some(hook) = acl_hook(&self.settings) {
             builder = builder.rpc_hook(hook);
         }
-        let consumer = builder.build().map_err(|e| HubError::Client(format!("consumer: {e}")))?;
+        let consumer = builder
+            .build()
+            .map_err(|e| HubError::Client(format!("consumer: {e}")))?;
         for topic in topics {
             consumer
                 .subscribe(topic)
@@ -191,8 +211,10 @@ impl Hub {
 
 fn acl_hook(settings: &HubSettings) -> Option<Arc<rocketmq_client_rust::ClientRpcHook>> {
     settings.acl.as_ref().map(|(access, secret)| {
-        Arc::new(AclClientRPCHook::new(SessionCredentials::with_keys(access.as_str(), secret.as_str())))
-            as Arc<rocketmq_client_rust::ClientRpcHook>
+        Arc::new(AclClientRPCHook::new(SessionCredentials::with_keys(
+            access.as_str(),
+            secret.as_str(),
+        ))) as Arc<rocketmq_client_rust::ClientRpcHook>
     })
 }
 
@@ -213,7 +235,11 @@ impl SinkConsumer {
             .into_iter()
             .map(|((topic, broker, queue), offset)| {
                 (
-                    MessageQueue::from_parts(CheetahString::from_string(topic), CheetahString::from_string(broker), queue),
+                    MessageQueue::from_parts(
+                        CheetahString::from_string(topic),
+                        CheetahString::from_string(broker),
+                        queue,
+                    ),
                     offset,
                 )
             })

@@ -54,7 +54,12 @@ impl QueueDispatcher {
 
     /// Queues the messages of one partition batch. `partition` picks the queue of records
     /// without a key. Returns the acknowledgements to wait for.
-    pub async fn dispatch(&mut self, topic: &str, partition: i32, messages: Vec<(Option<u32>, MqMessage)>) -> Result<Acks, HubError> {
+    pub async fn dispatch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        messages: Vec<(Option<u32>, MqMessage)>,
+    ) -> Result<Acks, HubError> {
         let queues = self.hub.queues(topic).await?;
         let mut per_queue: Vec<Vec<MqMessage>> = vec![Vec::new(); queues.len()];
         for (key_hash, message) in messages {
@@ -77,7 +82,11 @@ impl QueueDispatcher {
     }
 
     fn sender(&mut self, queue: &MessageQueue) -> &mpsc::UnboundedSender<Chunk> {
-        let key = (queue.topic().to_string(), queue.broker_name().to_string(), queue.queue_id());
+        let key = (
+            queue.topic().to_string(),
+            queue.broker_name().to_string(),
+            queue.queue_id(),
+        );
         self.senders.entry(key).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(send_loop(
@@ -94,7 +103,9 @@ impl QueueDispatcher {
 
 /// A stable 32-bit FNV-1a hash of a record key, for queue selection.
 pub fn key_hash(key: &[u8]) -> u32 {
-    key.iter().fold(0x811c9dc5u32, |h, b| (h ^ *b as u32).wrapping_mul(0x0100_0193))
+    key.iter().fold(0x811c9dc5u32, |h, b| {
+        (h ^ *b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Sends the chunks of one queue in order, merging waiting chunks into one batch send.
@@ -147,11 +158,20 @@ async fn send_loop(
 }
 
 fn size_of(messages: &[MqMessage]) -> usize {
-    messages.iter().map(|m| m.body_slice().len() + MESSAGE_OVERHEAD).sum()
+    messages
+        .iter()
+        .map(|m| m.body_slice().len() + MESSAGE_OVERHEAD)
+        .sum()
 }
 
 /// Sends one batch, retrying with backoff. False only if the task stopped first.
-async fn send_until_acked(hub: &Hub, queue: &MessageQueue, batch: Vec<MqMessage>, status: &StatusCell, stop: &CancellationToken) -> bool {
+async fn send_until_acked(
+    hub: &Hub,
+    queue: &MessageQueue,
+    batch: Vec<MqMessage>,
+    status: &StatusCell,
+    stop: &CancellationToken,
+) -> bool {
     let mut backoff = Backoff::for_retries();
     loop {
         match hub.send_batch(queue, batch.clone()).await {
@@ -194,7 +214,12 @@ mod tests {
     #[test]
     fn split_respects_count_and_bytes() {
         let msgs: Vec<MqMessage> = (0..600)
-            .map(|_| MqMessage::builder().topic("t").body_slice(&[0u8; 1000]).build_unchecked())
+            .map(|_| {
+                MqMessage::builder()
+                    .topic("t")
+                    .body_slice(&[0u8; 1000])
+                    .build_unchecked()
+            })
             .collect();
         let out = split(msgs);
         assert!(out.iter().all(|c| c.len() <= BATCH_MESSAGES));

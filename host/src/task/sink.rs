@@ -45,7 +45,15 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     'guest: while !stop.is_cancelled() {
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
-        let mut guest = match SinkGuest::open(&runtime, &plugin.code, spec.ids.clone(), &limits, &spec.config).await {
+        let mut guest = match SinkGuest::open(
+            &runtime,
+            &plugin.code,
+            spec.ids.clone(),
+            &limits,
+            &spec.config,
+        )
+        .await
+        {
             Ok(guest) => guest,
             Err(fault) => {
                 wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
@@ -97,12 +105,21 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
 }
 
 /// Creates the task's consumer, retrying until RocketMQ answers or the task is stopped.
-async fn connect(spec: &TaskSpec, deps: &TaskDeps, status: &StatusCell, stop: &CancellationToken) -> Option<SinkConsumer> {
+async fn connect(
+    spec: &TaskSpec,
+    deps: &TaskDeps,
+    status: &StatusCell,
+    stop: &CancellationToken,
+) -> Option<SinkConsumer> {
     let group = consumer_group(&spec.ids.connector);
     let instance = format!("{}-{}", spec.ids.connector, spec.ids.task);
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     loop {
-        match deps.hub.consumer(&group, &spec.settings.rocketmq_topics, &instance).await {
+        match deps
+            .hub
+            .consumer(&group, &spec.settings.rocketmq_topics, &instance)
+            .await
+        {
             Ok(c) => return Some(c),
             Err(e) => status.retrying("rocketmq", e.to_string()),
         }
@@ -130,7 +147,10 @@ async fn take(consumer: &SinkConsumer) -> Option<Pending> {
             .entry((topic.clone(), ext.broker_name().to_string(), queue))
             .or_insert(next);
         *entry = (*entry).max(next);
-        grouped.entry((topic, queue)).or_default().push(from_message_ext(ext));
+        grouped
+            .entry((topic, queue))
+            .or_default()
+            .push(from_message_ext(ext));
     }
     let batches = grouped
         .into_iter()

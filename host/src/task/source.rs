@@ -9,8 +9,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use super::dispatch::{QueueDispatcher, key_hash};
+use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use crate::rocketmq::to_mq_messages;
 use crate::wasm::bindings::{Position, RecordBatch};
 use crate::wasm::{GuestFault, SourceGuest};
@@ -58,7 +58,15 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             .into_iter()
             .map(|(partition, offset)| Position { partition, offset })
             .collect();
-        let opened = SourceGuest::open(&runtime, &plugin.code, spec.ids.clone(), &limits, &spec.config, &committed).await;
+        let opened = SourceGuest::open(
+            &runtime,
+            &plugin.code,
+            spec.ids.clone(),
+            &limits,
+            &spec.config,
+            &committed,
+        )
+        .await;
         let mut guest = match opened {
             Ok(guest) => guest,
             Err(fault) => {
@@ -69,7 +77,9 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         status.running(&plugin.sha256);
         loop {
             // Acknowledgements first: they free in-flight slots and advance positions.
-            if let Err(fault) = settle(&mut in_flight, false, &mut guest, &deps, &spec, &status).await {
+            if let Err(fault) =
+                settle(&mut in_flight, false, &mut guest, &deps, &spec, &status).await
+            {
                 wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                 continue 'guest;
             }
@@ -99,7 +109,15 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Ok(batches) => {
                     restarts.reset();
-                    if let Some(d) = deliver(batches, &mut dispatcher, &spec.ids.connector, &status, &stop).await {
+                    if let Some(d) = deliver(
+                        batches,
+                        &mut dispatcher,
+                        &spec.ids.connector,
+                        &status,
+                        &stop,
+                    )
+                    .await
+                    {
                         in_flight.push_back(d);
                     }
                 }
@@ -158,7 +176,9 @@ async fn settle(
     }
     deps.store.record_positions(
         &spec.ids.connector,
-        delivered.iter().map(|p| (p.partition.clone(), p.offset.clone())),
+        delivered
+            .iter()
+            .map(|p| (p.partition.clone(), p.offset.clone())),
     );
     guest.commit(&delivered).await
 }
@@ -178,7 +198,10 @@ async fn deliver(
     let mut acks = Vec::new();
     for batch in batches.iter().filter(|b| !b.messages.is_empty()) {
         let last = batch.messages.last().expect("non-empty");
-        positions.insert(format!("{}/{}", batch.topic, batch.partition), last.offset.to_string());
+        positions.insert(
+            format!("{}/{}", batch.topic, batch.partition),
+            last.offset.to_string(),
+        );
         records += batch.messages.len() as u64;
         let mut backoff = Backoff::for_retries();
         loop {
@@ -188,7 +211,10 @@ async fn deliver(
                 .map(|m| m.key.as_deref().map(key_hash))
                 .zip(to_mq_messages(batch, &batch.topic, connector))
                 .collect();
-            match dispatcher.dispatch(&batch.topic, batch.partition, messages).await {
+            match dispatcher
+                .dispatch(&batch.topic, batch.partition, messages)
+                .await
+            {
                 Ok(a) => {
                     acks.extend(a);
                     break;

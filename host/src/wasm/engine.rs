@@ -74,7 +74,9 @@ impl WasmRuntime {
     /// blocking thread.
     pub fn compile(&self, wasm: &[u8], sha: &str) -> Result<Component, WasmError> {
         let mut hasher = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         let cached = self
             .cache_dir
             .join(format!("{sha}-{:016x}.cwasm", hasher.finish()));
@@ -83,10 +85,13 @@ impl WasmRuntime {
             // name carries its compatibility hash) and is never modified in place.
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %cached.display(), "ignoring bad cache entry: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %cached.display(), "ignoring bad cache entry: {e:#}")
+                }
             }
         }
-        let component = Component::new(&self.engine, wasm).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
+        let component =
+            Component::new(&self.engine, wasm).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
         if let Ok(bytes) = component.serialize() {
             let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
             if std::fs::write(&tmp, &bytes).is_ok() {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, ResourceAny};
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::cli::AsyncStdoutStream;
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::cli::AsyncStdoutStream;
 
 use super::bindings::{self, ConnectorInfo, GuestError, Position, RecordBatch};
 use super::state::{GuestOutput, MemoryLimiter, OutputTail, TaskIds, TaskState};
@@ -40,7 +40,10 @@ impl PluginCode {
     /// Pre-links `component` against the host's linker and checks which world it exports.
     pub fn new(runtime: &WasmRuntime, component: &Component) -> Result<Self, WasmError> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&runtime.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&runtime.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         let kind = if exports.iter().any(|e| e == bindings::SOURCE_EXPORT) {
             PluginKind::Source
         } else if exports.iter().any(|e| e == bindings::SINK_EXPORT) {
@@ -74,13 +77,19 @@ impl PluginCode {
             PluginKind::Source => {
                 let b = guard.instantiate_source(self).await?;
                 guard.arm();
-                let r = b.ferry_connector_source().call_describe(&mut guard.store).await;
+                let r = b
+                    .ferry_connector_source()
+                    .call_describe(&mut guard.store)
+                    .await;
                 guard.finish("describe", r)
             }
             PluginKind::Sink => {
                 let b = guard.instantiate_sink(self).await?;
                 guard.arm();
-                let r = b.ferry_connector_sink().call_describe(&mut guard.store).await;
+                let r = b
+                    .ferry_connector_sink()
+                    .call_describe(&mut guard.store)
+                    .await;
                 guard.finish("describe", r)
             }
         }
@@ -105,7 +114,9 @@ impl PluginCode {
                     (v, Ok(Vec::new()))
                 } else {
                     guard.arm();
-                    let p = api.call_task_configs(&mut guard.store, config, max_tasks).await;
+                    let p = api
+                        .call_task_configs(&mut guard.store, config, max_tasks)
+                        .await;
                     (v, guard.finish("task-configs", p)?)
                 }
             }
@@ -119,7 +130,9 @@ impl PluginCode {
                     (v, Ok(Vec::new()))
                 } else {
                     guard.arm();
-                    let p = api.call_task_configs(&mut guard.store, config, max_tasks).await;
+                    let p = api
+                        .call_task_configs(&mut guard.store, config, max_tasks)
+                        .await;
                     (v, guard.finish("task-configs", p)?)
                 }
             }
@@ -173,7 +186,10 @@ impl Guarded {
             let guest_path = dir.to_string_lossy().into_owned();
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadWrite)
                 .map_err(|e| {
-                    GuestFault::InvalidConfig(format!("file.dir: cannot grant {}: {e:#}", dir.display()))
+                    GuestFault::InvalidConfig(format!(
+                        "file.dir: cannot grant {}: {e:#}",
+                        dir.display()
+                    ))
                 })?;
         }
         let state = TaskState {
@@ -236,7 +252,11 @@ impl Guarded {
         }
         GuestFault::Trap {
             call,
-            detail: format!("{e:?}").lines().take(12).collect::<Vec<_>>().join(" | "),
+            detail: format!("{e:?}")
+                .lines()
+                .take(12)
+                .collect::<Vec<_>>()
+                .join(" | "),
         }
     }
 
@@ -244,7 +264,10 @@ impl Guarded {
         &mut self,
         code: &PluginCode,
     ) -> Result<bindings::source::SourceConnector, GuestFault> {
-        let pre = code.source_pre.as_ref().ok_or(GuestFault::Returned("not a source".into()))?;
+        let pre = code
+            .source_pre
+            .as_ref()
+            .ok_or(GuestFault::Returned("not a source".into()))?;
         self.arm();
         let r = pre.instantiate_async(&mut self.store).await;
         self.finish("instantiate", r)
@@ -254,7 +277,10 @@ impl Guarded {
         &mut self,
         code: &PluginCode,
     ) -> Result<bindings::sink::SinkConnector, GuestFault> {
-        let pre = code.sink_pre.as_ref().ok_or(GuestFault::Returned("not a sink".into()))?;
+        let pre = code
+            .sink_pre
+            .as_ref()
+            .ok_or(GuestFault::Returned("not a sink".into()))?;
         self.arm();
         let r = pre.instantiate_async(&mut self.store).await;
         self.finish("instantiate", r)

@@ -47,7 +47,11 @@ pub enum WasmError {
     #[error("is not a WebAssembly file (no \\0asm header)")]
     NotWasm,
     /// A component that exports neither Ferry world.
-    #[error("exports neither {} nor {}", bindings::SOURCE_EXPORT, bindings::SINK_EXPORT)]
+    #[error(
+        "exports neither {} nor {}",
+        bindings::SOURCE_EXPORT,
+        bindings::SINK_EXPORT
+    )]
     WrongWorld,
     /// The component failed while instantiating or describing itself.
     #[error("{0}")]
@@ -61,7 +65,9 @@ pub enum GuestFault {
     #[error("guest panicked: {0}")]
     Panic(String),
     /// The guest tried to grow its memory past `task.memory.max.bytes`.
-    #[error("out of memory: guest asked to grow memory from {current} to {desired} bytes, limit is {limit} bytes (task.memory.max.bytes)")]
+    #[error(
+        "out of memory: guest asked to grow memory from {current} to {desired} bytes, limit is {limit} bytes (task.memory.max.bytes)"
+    )]
     OutOfMemory {
         /// Memory size before the denied growth.
         current: usize,

@@ -11,6 +11,9 @@ use super::state::TaskState;
 pub fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     super::bindings::source::ferry::connector::log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
-    super::bindings::source::ferry::connector::clock::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    super::bindings::source::ferry::connector::clock::add_to_linker::<_, HasSelf<_>>(
+        linker,
+        |s| s,
+    )?;
     Ok(())
 }
