@@ -48,6 +48,9 @@ pub enum WorkerError {
     Store(#[from] StoreError),
 }
 
+/// A checked connector config: its plugin, host settings and task configs.
+type Plan = (Arc<LoadedPlugin>, HostSettings, Vec<Vec<(String, String)>>);
+
 /// One connector on this worker.
 struct Connector {
     config: ConnectorConfig,
@@ -129,10 +132,7 @@ impl Worker {
 
     /// Checks a config and plans its tasks: plugin, host settings, required keys, and the
     /// guest's own `validate()` and `task-configs()`.
-    async fn plan(
-        &self,
-        config: &ConnectorConfig,
-    ) -> Result<(Arc<LoadedPlugin>, HostSettings, Vec<Vec<(String, String)>>), WorkerError> {
+    async fn plan(&self, config: &ConnectorConfig) -> Result<Plan, WorkerError> {
         let class = config
             .get(CONNECTOR_CLASS)
             .filter(|c| !c.is_empty())
@@ -197,6 +197,23 @@ impl Worker {
             .collect()
     }
 
+    /// Starts the planned tasks of a connector.
+    fn launch(
+        &self,
+        name: &str,
+        config: ConnectorConfig,
+        (plugin, settings, configs): Plan,
+    ) -> Connector {
+        let tasks = self.start_tasks(name, &plugin, &settings, configs);
+        tracing::info!(connector = name, plugin = %plugin.name, tasks = tasks.len(), "connector started");
+        Connector {
+            config,
+            plugin: Some(plugin),
+            tasks,
+            error: None,
+        }
+    }
+
     /// Creates and starts a connector; `Exists` if the name is taken.
     pub async fn create(&self, name: &str, config: ConnectorConfig) -> Result<(), WorkerError> {
         check_name(name)?;
@@ -204,19 +221,9 @@ impl Worker {
         if connectors.contains_key(name) {
             return Err(WorkerError::Exists(name.to_string()));
         }
-        let (plugin, settings, configs) = self.plan(&config).await?;
+        let plan = self.plan(&config).await?;
         self.deps.store.put_connector(name, Some(&config))?;
-        let tasks = self.start_tasks(name, &plugin, &settings, configs);
-        tracing::info!(connector = name, plugin = %plugin.name, tasks = tasks.len(), "connector created");
-        connectors.insert(
-            name.to_string(),
-            Connector {
-                config,
-                plugin: Some(plugin),
-                tasks,
-                error: None,
-            },
-        );
+        connectors.insert(name.to_string(), self.launch(name, config, plan));
         Ok(())
     }
 
@@ -229,7 +236,7 @@ impl Worker {
     ) -> Result<bool, WorkerError> {
         check_name(name)?;
         let mut connectors = self.connectors.lock().await;
-        let (plugin, settings, configs) = self.plan(&config).await?;
+        let plan = self.plan(&config).await?;
         self.deps.store.put_connector(name, Some(&config))?;
         let created = match connectors.remove(name) {
             Some(old) => {
@@ -238,22 +245,7 @@ impl Worker {
             }
             None => true,
         };
-        let tasks = self.start_tasks(name, &plugin, &settings, configs);
-        tracing::info!(
-            connector = name,
-            tasks = tasks.len(),
-            created,
-            "connector config applied"
-        );
-        connectors.insert(
-            name.to_string(),
-            Connector {
-                config,
-                plugin: Some(plugin),
-                tasks,
-                error: None,
-            },
-        );
+        connectors.insert(name.to_string(), self.launch(name, config, plan));
         Ok(created)
     }
 
@@ -345,16 +337,7 @@ impl Worker {
         for (name, config) in self.deps.store.connectors() {
             let mut connectors = self.connectors.lock().await;
             let entry = match self.plan(&config).await {
-                Ok((plugin, settings, configs)) => {
-                    let tasks = self.start_tasks(&name, &plugin, &settings, configs);
-                    tracing::info!(connector = %name, tasks = tasks.len(), "connector resumed");
-                    Connector {
-                        config,
-                        plugin: Some(plugin),
-                        tasks,
-                        error: None,
-                    }
-                }
+                Ok(plan) => self.launch(&name, config, plan),
                 Err(e) => {
                     tracing::warn!(connector = %name, "connector not started: {e}");
                     Connector {
@@ -384,18 +367,9 @@ impl Worker {
         for name in waiting {
             let config = connectors[&name].config.clone();
             match self.plan(&config).await {
-                Ok((plugin, settings, configs)) => {
-                    let tasks = self.start_tasks(&name, &plugin, &settings, configs);
-                    tracing::info!(connector = %name, "plugin appeared; connector started");
-                    connectors.insert(
-                        name.clone(),
-                        Connector {
-                            config,
-                            plugin: Some(plugin),
-                            tasks,
-                            error: None,
-                        },
-                    );
+                Ok(plan) => {
+                    let entry = self.launch(&name, config, plan);
+                    connectors.insert(name, entry);
                 }
                 Err(e) => connectors.get_mut(&name).expect("listed").error = Some(e.to_string()),
             }

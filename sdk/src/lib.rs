@@ -97,6 +97,16 @@ pub fn get_parsed<T: std::str::FromStr>(
     }
 }
 
+/// Describes one config key, for [`ConnectorInfo::config_keys`].
+pub fn config_key(name: &str, required: bool, default: Option<&str>, doc: &str) -> ConfigKey {
+    ConfigKey {
+        name: name.into(),
+        required,
+        default_value: default.map(Into::into),
+        doc: doc.into(),
+    }
+}
+
 /// Checks that every required key of `info` is present.
 pub fn check_required(info: &ConnectorInfo, config: &[(String, String)]) -> Result<(), Error> {
     for key in info.config_keys.iter().filter(|k| k.required) {

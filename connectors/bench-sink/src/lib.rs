@@ -1,6 +1,6 @@
 //! `bench-sink`: a sink that only counts what it receives, to measure the WebAssembly boundary.
 
-use ferry_sdk::{Config, ConfigKey, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask};
+use ferry_sdk::{Config, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask, config_key};
 
 struct BenchSink;
 
@@ -12,12 +12,12 @@ impl SinkConnector for BenchSink {
             name: "bench-sink".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             aliases: vec![],
-            config_keys: vec![ConfigKey {
-                name: "rocketmq.topics".into(),
-                required: true,
-                default_value: None,
-                doc: "RocketMQ topics to read (comma list)".into(),
-            }],
+            config_keys: vec![config_key(
+                "rocketmq.topics",
+                true,
+                None,
+                "RocketMQ topics to read (comma list)",
+            )],
         }
     }
 }

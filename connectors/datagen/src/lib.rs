@@ -6,20 +6,11 @@
 //! last committed record.
 
 use ferry_sdk::{
-    Config, ConfigKey, ConnectorInfo, Error, Message, Position, RecordBatch, SourceConnector,
-    SourceTask, get, get_parsed,
+    Config, ConnectorInfo, Error, Message, Position, RecordBatch, SourceConnector, SourceTask,
+    config_key, get, get_parsed,
 };
 
 struct Datagen;
-
-fn key(name: &str, required: bool, default: Option<&str>, doc: &str) -> ConfigKey {
-    ConfigKey {
-        name: name.into(),
-        required,
-        default_value: default.map(Into::into),
-        doc: doc.into(),
-    }
-}
 
 impl SourceConnector for Datagen {
     type Task = DatagenTask;
@@ -30,21 +21,21 @@ impl SourceConnector for Datagen {
             version: env!("CARGO_PKG_VERSION").into(),
             aliases: vec!["DatagenSourceConnector".into()],
             config_keys: vec![
-                key("datagen.topic", true, None, "RocketMQ topic to write to"),
-                key(
+                config_key("datagen.topic", true, None, "RocketMQ topic to write to"),
+                config_key(
                     "datagen.count",
                     false,
                     Some("0"),
                     "records to generate; 0 = endless",
                 ),
-                key("datagen.size", false, Some("100"), "value size in bytes"),
-                key(
+                config_key("datagen.size", false, Some("100"), "value size in bytes"),
+                config_key(
                     "datagen.rate",
                     false,
                     None,
                     "records per second (all tasks); unset = as fast as possible",
                 ),
-                key(
+                config_key(
                     "datagen.batch",
                     false,
                     Some("256"),

@@ -9,19 +9,10 @@ use std::io::Write;
 
 use base64::Engine as _;
 use ferry_sdk::{
-    Config, ConfigKey, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask, get,
+    Config, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask, config_key, get,
 };
 
 struct FileSink;
-
-fn key(name: &str, required: bool, default: Option<&str>, doc: &str) -> ConfigKey {
-    ConfigKey {
-        name: name.into(),
-        required,
-        default_value: default.map(Into::into),
-        doc: doc.into(),
-    }
-}
 
 impl SinkConnector for FileSink {
     type Task = FileSinkTask;
@@ -32,13 +23,13 @@ impl SinkConnector for FileSink {
             version: env!("CARGO_PKG_VERSION").into(),
             aliases: vec!["FileSinkConnector".into()],
             config_keys: vec![
-                key(
+                config_key(
                     "rocketmq.topics",
                     true,
                     None,
                     "RocketMQ topics to read (comma list)",
                 ),
-                key(
+                config_key(
                     "file.dir",
                     true,
                     None,

@@ -5,8 +5,8 @@
 //! records are produced normally first (default 0).
 
 use ferry_sdk::{
-    Config, ConfigKey, ConnectorInfo, Error, Message, Position, RecordBatch, SourceConnector,
-    SourceTask, get, get_parsed,
+    Config, ConnectorInfo, Error, Message, Position, RecordBatch, SourceConnector, SourceTask,
+    config_key, get, get_parsed,
 };
 
 struct Faults;
@@ -20,18 +20,13 @@ impl SourceConnector for Faults {
             version: env!("CARGO_PKG_VERSION").into(),
             aliases: vec![],
             config_keys: vec![
-                ConfigKey {
-                    name: "fault.mode".into(),
-                    required: true,
-                    default_value: None,
-                    doc: "loop | alloc | panic | fatal".into(),
-                },
-                ConfigKey {
-                    name: "fault.topic".into(),
-                    required: false,
-                    default_value: Some("faults".into()),
-                    doc: "topic of the records produced before the fault".into(),
-                },
+                config_key("fault.mode", true, None, "loop | alloc | panic | fatal"),
+                config_key(
+                    "fault.topic",
+                    false,
+                    Some("faults"),
+                    "topic of the records produced before the fault",
+                ),
             ],
         }
     }
