@@ -5,7 +5,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", home_directory() / ".cache/ferry/target")
 export FERRY_PLUGIN_DIR := justfile_directory() / "target/plugins"
 
-connectors := "datagen file-sink test-faults bench-sink"
+connectors := "datagen file-sink test-faults bench-sink kafka-source kafka-sink"
 
 # Build every connector for wasm32-wasip2 and copy it to target/plugins/<name>.wasm
 build-plugins:

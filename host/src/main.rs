@@ -24,6 +24,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,rocketmq=warn,rocketmq_client_rust=warn,rocketmq_transport=warn,rocketmq_remoting=warn".into()),
         )
         .with_ansi(false)
+        .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let file = match args.as_slice() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{CONNECTOR_CLASS, ConnectorConfig, HostSettings};
+use crate::config::{CONNECTOR_CLASS, CONNECTOR_NAME, ConnectorConfig, HostSettings};
 use crate::plugin::{LoadedPlugin, ReloadReport};
 use crate::store::StoreError;
 use crate::task::{self, TaskDeps, TaskHandle, TaskSpec, TaskStatus};
@@ -132,7 +132,7 @@ impl Worker {
 
     /// Checks a config and plans its tasks: plugin, host settings, required keys, and the
     /// guest's own `validate()` and `task-configs()`.
-    async fn plan(&self, config: &ConnectorConfig) -> Result<Plan, WorkerError> {
+    async fn plan(&self, name: &str, config: &ConnectorConfig) -> Result<Plan, WorkerError> {
         let class = config
             .get(CONNECTOR_CLASS)
             .filter(|c| !c.is_empty())
@@ -147,6 +147,11 @@ impl Worker {
                 })?;
         let settings = HostSettings::from_config(config)
             .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+        let grant = settings.kafka.clone();
+        tokio::task::spawn_blocking(move || grant.validate())
+            .await
+            .map_err(|e| WorkerError::InvalidConfig(format!("kafka properties check failed: {e}")))?
+            .map_err(WorkerError::InvalidConfig)?;
         for key in plugin.info.config_keys.iter().filter(|k| k.required) {
             if config.get(&key.name).is_none_or(|v| v.is_empty()) {
                 return Err(WorkerError::MissingKey(key.name.clone()));
@@ -157,8 +162,10 @@ impl Worker {
                 crate::config::ROCKETMQ_TOPICS.into(),
             ));
         }
-        let pairs: Vec<(String, String)> =
+        let mut pairs: Vec<(String, String)> =
             config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // Connectors name their consumer groups after the connector (the seed's convention).
+        pairs.push((CONNECTOR_NAME.into(), name.to_string()));
         let tasks = plugin
             .code
             .plan_tasks(self.deps.registry.runtime(), &pairs, settings.tasks)
@@ -221,7 +228,7 @@ impl Worker {
         if connectors.contains_key(name) {
             return Err(WorkerError::Exists(name.to_string()));
         }
-        let plan = self.plan(&config).await?;
+        let plan = self.plan(name, &config).await?;
         self.deps.store.put_connector(name, Some(&config))?;
         connectors.insert(name.to_string(), self.launch(name, config, plan));
         Ok(())
@@ -236,7 +243,7 @@ impl Worker {
     ) -> Result<bool, WorkerError> {
         check_name(name)?;
         let mut connectors = self.connectors.lock().await;
-        let plan = self.plan(&config).await?;
+        let plan = self.plan(name, &config).await?;
         self.deps.store.put_connector(name, Some(&config))?;
         let created = match connectors.remove(name) {
             Some(old) => {
@@ -336,7 +343,7 @@ impl Worker {
     pub async fn resume_stored(&self) {
         for (name, config) in self.deps.store.connectors() {
             let mut connectors = self.connectors.lock().await;
-            let entry = match self.plan(&config).await {
+            let entry = match self.plan(&name, &config).await {
                 Ok(plan) => self.launch(&name, config, plan),
                 Err(e) => {
                     tracing::warn!(connector = %name, "connector not started: {e}");
@@ -366,7 +373,7 @@ impl Worker {
             .collect();
         for name in waiting {
             let config = connectors[&name].config.clone();
-            match self.plan(&config).await {
+            match self.plan(&name, &config).await {
                 Ok(plan) => {
                     let entry = self.launch(&name, config, plan);
                     connectors.insert(name, entry);

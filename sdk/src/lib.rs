@@ -35,6 +35,7 @@ pub mod sink_bindings {
             "ferry:connector/types@0.1.0": crate::source_bindings::ferry::connector::types,
             "ferry:connector/log@0.1.0": crate::source_bindings::ferry::connector::log,
             "ferry:connector/clock@0.1.0": crate::source_bindings::ferry::connector::clock,
+            "ferry:connector/kafka@0.1.0": crate::source_bindings::ferry::connector::kafka,
         },
     });
 }
@@ -42,6 +43,14 @@ pub mod sink_bindings {
 pub use source_bindings::ferry::connector::types::{
     ConfigKey, ConnectorInfo, Error, Message, Position, RecordBatch,
 };
+
+/// Kafka clients run by the host: `Consumer::open(group, topics, properties)`,
+/// `Producer::open(properties)`. The connector's config must name `kafka.bootstrap.server`.
+pub mod kafka {
+    pub use crate::source_bindings::ferry::connector::kafka::{
+        Consumer, PartitionOffset, Producer,
+    };
+}
 
 /// A connector or task configuration, as string pairs.
 pub type Config = Vec<(String, String)>;
@@ -285,4 +294,62 @@ macro_rules! export_sink {
         }
         $crate::sink_bindings::export_sink_world!(__FerrySinkExport);
     };
+}
+
+/// Topic renaming shared by the Kafka connectors: `topic.rename` (`from:to,...`) first, else
+/// `topic.prefix` + the name.
+#[derive(Clone, Debug, Default)]
+pub struct TopicMapper {
+    renames: Vec<(String, String)>,
+    prefix: String,
+}
+
+impl TopicMapper {
+    /// Reads `topic.rename` and `topic.prefix`.
+    pub fn from_config(config: &[(String, String)]) -> Result<Self, Error> {
+        let mut renames = Vec::new();
+        for pair in get(config, "topic.rename")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match pair.split_once(':') {
+                Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                    renames.push((from.trim().to_string(), to.trim().to_string()))
+                }
+                _ => {
+                    return Err(Error::InvalidConfig(format!(
+                        "topic.rename: `{pair}` is not from:to"
+                    )));
+                }
+            }
+        }
+        Ok(TopicMapper {
+            renames,
+            prefix: get(config, "topic.prefix").unwrap_or("").to_string(),
+        })
+    }
+
+    /// The destination topic of `topic`.
+    pub fn map(&self, topic: &str) -> String {
+        match self.renames.iter().find(|(from, _)| from == topic) {
+            Some((_, to)) => to.clone(),
+            None => format!("{}{topic}", self.prefix),
+        }
+    }
+}
+
+/// The header that marks where a copied record came from, so it is never copied back.
+pub const ORIGIN_HEADER: &str = "ferry.origin";
+
+/// Splits a comma list config value.
+pub fn list(config: &[(String, String)], key: &str) -> Vec<String> {
+    get(config, key)
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
 }

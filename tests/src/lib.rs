@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod kafka;
+
 /// The name server the tests use (`FERRY_NAMESRV`, default 127.0.0.1:9876).
 pub fn namesrv() -> String {
     std::env::var("FERRY_NAMESRV").unwrap_or_else(|_| "127.0.0.1:9876".into())

@@ -17,6 +17,10 @@ const KEY_B64_PROPERTY: &str = "FERRY_KEY_B64";
 const B64_HEADERS_PROPERTY: &str = "FERRY_B64_HEADERS";
 /// The broker's `KEYS` property.
 const KEYS: &str = "KEYS";
+/// The broker's `TAGS` property.
+const TAGS: &str = "TAGS";
+/// The record header that carries RocketMQ tags across (both ways).
+pub const TAGS_HEADER: &str = "rocketmq.tags";
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -37,6 +41,12 @@ pub fn to_mq_messages(batch: &RecordBatch, topic: &str, origin: &str) -> Vec<MqM
             }
             let mut binary = Vec::new();
             for (name, value) in &m.headers {
+                if name == TAGS_HEADER
+                    && let Ok(tags) = std::str::from_utf8(value)
+                {
+                    builder = builder.tags(tags);
+                    continue;
+                }
                 match std::str::from_utf8(value) {
                     Ok(v) => builder = with_prop(builder, name, v.to_string()),
                     Err(_) => {
@@ -111,6 +121,9 @@ pub fn from_message_ext(ext: &MessageExt) -> Message {
             (name, value)
         })
         .collect();
+    if let Some(tags) = get(TAGS) {
+        headers.push((TAGS_HEADER.to_string(), tags.as_bytes().to_vec()));
+    }
     headers.sort();
     let timestamp_ms = get(TIMESTAMP_PROPERTY)
         .and_then(|t| t.parse().ok())

@@ -42,6 +42,7 @@ impl TaskSpec {
             memory_max: self.settings.memory_max,
             call_timeout: self.settings.call_timeout,
             preopen_dir: self.settings.file_dir.clone(),
+            kafka: self.settings.kafka.clone(),
         }
     }
 }

@@ -7,7 +7,12 @@ pub mod source {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "source-connector",
+        imports: { "ferry:connector/kafka": async },
         exports: { default: async },
+        with: {
+            "ferry:connector/kafka.consumer": crate::wasm::caps::kafka::KafkaConsumer,
+            "ferry:connector/kafka.producer": crate::wasm::caps::kafka::KafkaProducer,
+        },
     });
 }
 
@@ -22,6 +27,7 @@ pub mod sink {
             "ferry:connector/types": super::source::ferry::connector::types,
             "ferry:connector/log": super::source::ferry::connector::log,
             "ferry:connector/clock": super::source::ferry::connector::clock,
+            "ferry:connector/kafka": super::source::ferry::connector::kafka,
         },
     });
 }

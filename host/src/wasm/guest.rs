@@ -202,6 +202,7 @@ impl Guarded {
             },
             deadline: Instant::now() + limits.call_timeout,
             output_tail: tail,
+            kafka: limits.kafka.clone(),
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limiter);

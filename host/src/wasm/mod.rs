@@ -127,6 +127,8 @@ pub struct GuestLimits {
     pub call_timeout: Duration,
     /// The one directory granted to the task (`file.dir`), if any.
     pub preopen_dir: Option<PathBuf>,
+    /// The Kafka servers and properties granted to the task.
+    pub kafka: caps::kafka::KafkaGrant,
 }
 
 impl Default for GuestLimits {
@@ -135,6 +137,7 @@ impl Default for GuestLimits {
             memory_max: 64 << 20,
             call_timeout: Duration::from_secs(30),
             preopen_dir: None,
+            kafka: Default::default(),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct TaskState {
     pub(crate) deadline: Instant,
     /// The last bytes the guest wrote to stdout/stderr, to name a panic's message.
     pub(crate) output_tail: OutputTail,
+    /// Which Kafka servers and properties this task may use.
+    pub(crate) kafka: super::caps::kafka::KafkaGrant,
 }
 
 impl WasiView for TaskState {

@@ -1,6 +1,7 @@
 //! Host capabilities offered to guests (WIT imports), one file each, wired in one list here.
 
 pub mod clock;
+pub mod kafka;
 pub mod log;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -9,11 +10,10 @@ use super::state::TaskState;
 
 /// Adds every capability and WASI to `linker`. Adding a capability changes one line here.
 pub fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
+    use super::bindings::source::ferry::connector::{clock, kafka, log};
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    super::bindings::source::ferry::connector::log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
-    super::bindings::source::ferry::connector::clock::add_to_linker::<_, HasSelf<_>>(
-        linker,
-        |s| s,
-    )?;
+    log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    clock::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    kafka::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())
 }

@@ -1,0 +1,91 @@
+//! `kafka-sink`: RocketMQ -> Kafka. The host consumes `rocketmq.topics` in group
+//! `connector-consumer-group-<connector>` and commits RocketMQ offsets after `put()` returned,
+//! which happens only once Kafka acknowledged every record (idempotent producer).
+//!
+//! Records that came from Kafka (header `ferry.origin` = `kafka`) are not copied back; every
+//! copied record gets `ferry.origin` = `rocketmq`.
+
+use ferry_sdk::kafka::Producer;
+use ferry_sdk::{
+    Config, ConnectorInfo, Error, ORIGIN_HEADER, RecordBatch, SinkConnector, SinkTask, TopicMapper,
+    config_key,
+};
+
+struct KafkaSink;
+
+impl SinkConnector for KafkaSink {
+    type Task = KafkaSinkTask;
+
+    fn describe() -> ConnectorInfo {
+        ConnectorInfo {
+            name: "kafka-sink".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            aliases: vec![
+                "org.apache.rocketmq.connect.rocketmq.connector.RocketMQSinkConnector".into(),
+                "KafkaSinkConnector".into(),
+            ],
+            config_keys: vec![
+                config_key(
+                    "rocketmq.topics",
+                    true,
+                    None,
+                    "RocketMQ topics to copy (comma list)",
+                ),
+                config_key(
+                    "kafka.bootstrap.server",
+                    true,
+                    None,
+                    "Kafka bootstrap servers",
+                ),
+                config_key("topic.rename", false, None, "from:to,... Kafka topic names"),
+                config_key("topic.prefix", false, None, "prefix for Kafka topic names"),
+            ],
+        }
+    }
+
+    fn validate(config: &[(String, String)]) -> Result<(), Error> {
+        ferry_sdk::check_required(&Self::describe(), config)?;
+        TopicMapper::from_config(config).map(|_| ())
+    }
+}
+
+struct KafkaSinkTask {
+    producer: Producer,
+    mapper: TopicMapper,
+}
+
+impl SinkTask for KafkaSinkTask {
+    fn open(config: Config) -> Result<Self, Error> {
+        Ok(KafkaSinkTask {
+            producer: Producer::open(&[]).map_err(Error::InvalidConfig)?,
+            mapper: TopicMapper::from_config(&config)?,
+        })
+    }
+
+    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {
+        let mut out = Vec::with_capacity(batches.len());
+        for mut batch in batches {
+            batch.messages.retain(|m| {
+                !m.headers
+                    .iter()
+                    .any(|(k, v)| k == ORIGIN_HEADER && v.starts_with(b"kafka"))
+            });
+            if batch.messages.is_empty() {
+                continue;
+            }
+            for m in &mut batch.messages {
+                m.headers.retain(|(k, _)| k != ORIGIN_HEADER);
+                m.headers.push((ORIGIN_HEADER.into(), b"rocketmq".to_vec()));
+            }
+            batch.topic = self.mapper.map(&batch.topic);
+            out.push(batch);
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        // Kafka unreachable or refusing: the host keeps the batch and retries with backoff.
+        self.producer.send(&out).map_err(Error::Retriable)
+    }
+}
+
+ferry_sdk::export_sink!(KafkaSink);

@@ -1,0 +1,146 @@
+//! `kafka-source`: Kafka -> RocketMQ. Reads `kafka.topics` in the consumer group
+//! `connector-consumer-group-<connector>` (so Kafka spreads partitions over the tasks), and
+//! commits Kafka offsets only when the host says RocketMQ acknowledged the records.
+//!
+//! Records that came from RocketMQ (header `ferry.origin` = `rocketmq`) are not copied back;
+//! every copied record gets `ferry.origin` = `kafka`.
+
+use std::collections::HashMap;
+
+use ferry_sdk::kafka::{Consumer, PartitionOffset};
+use ferry_sdk::{
+    Config, ConnectorInfo, Error, ORIGIN_HEADER, Position, RecordBatch, SourceConnector,
+    SourceTask, TopicMapper, config_key, get, get_parsed, list,
+};
+
+struct KafkaSource;
+
+impl SourceConnector for KafkaSource {
+    type Task = KafkaSourceTask;
+
+    fn describe() -> ConnectorInfo {
+        ConnectorInfo {
+            name: "kafka-source".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            aliases: vec![
+                "org.apache.rocketmq.connect.kafka.connector.KafkaSourceConnector".into(),
+                "KafkaSourceConnector".into(),
+            ],
+            config_keys: vec![
+                config_key(
+                    "kafka.topics",
+                    true,
+                    None,
+                    "Kafka topics to copy (comma list)",
+                ),
+                config_key(
+                    "kafka.bootstrap.server",
+                    true,
+                    None,
+                    "Kafka bootstrap servers",
+                ),
+                config_key(
+                    "topic.rename",
+                    false,
+                    None,
+                    "from:to,... RocketMQ topic names",
+                ),
+                config_key(
+                    "topic.prefix",
+                    false,
+                    None,
+                    "prefix for RocketMQ topic names",
+                ),
+                config_key(
+                    "kafka.poll.max.records",
+                    false,
+                    Some("1000"),
+                    "records per poll",
+                ),
+            ],
+        }
+    }
+
+    fn validate(config: &[(String, String)]) -> Result<(), Error> {
+        ferry_sdk::check_required(&Self::describe(), config)?;
+        if list(config, "kafka.topics").is_empty() {
+            return Err(Error::InvalidConfig("kafka.topics: no topic named".into()));
+        }
+        TopicMapper::from_config(config).map(|_| ())
+    }
+}
+
+struct KafkaSourceTask {
+    consumer: Consumer,
+    mapper: TopicMapper,
+    max: u32,
+    /// RocketMQ topic -> Kafka topic, to turn positions back into Kafka offsets.
+    origins: HashMap<String, String>,
+}
+
+impl SourceTask for KafkaSourceTask {
+    fn open(config: Config, _committed: Vec<Position>) -> Result<Self, Error> {
+        // Kafka's committed offsets are the source of truth; the host's positions are not needed.
+        let connector = get(&config, "connector.name").unwrap_or("kafka-source");
+        let group = format!("connector-consumer-group-{connector}");
+        let topics = list(&config, "kafka.topics");
+        let consumer = Consumer::open(&group, &topics, &[]).map_err(Error::InvalidConfig)?;
+        Ok(KafkaSourceTask {
+            consumer,
+            mapper: TopicMapper::from_config(&config)?,
+            max: get_parsed(&config, "kafka.poll.max.records", Some(1000))?,
+            origins: HashMap::new(),
+        })
+    }
+
+    fn poll(&mut self) -> Result<Vec<RecordBatch>, Error> {
+        let batches = self
+            .consumer
+            .poll(self.max, 100)
+            .map_err(Error::Retriable)?;
+        let mut out = Vec::with_capacity(batches.len());
+        for mut batch in batches {
+            batch.messages.retain(|m| {
+                !m.headers
+                    .iter()
+                    .any(|(k, v)| k == ORIGIN_HEADER && v.starts_with(b"rocketmq"))
+            });
+            if batch.messages.is_empty() {
+                continue;
+            }
+            for m in &mut batch.messages {
+                m.headers.push((ORIGIN_HEADER.into(), b"kafka".to_vec()));
+            }
+            let target = self.mapper.map(&batch.topic);
+            self.origins
+                .entry(target.clone())
+                .or_insert_with(|| batch.topic.clone());
+            batch.topic = target;
+            out.push(batch);
+        }
+        Ok(out)
+    }
+
+    fn commit(&mut self, positions: Vec<Position>) {
+        let offsets: Vec<PartitionOffset> = positions
+            .iter()
+            .filter_map(|p| {
+                let (topic, partition) = p.partition.rsplit_once('/')?;
+                Some(PartitionOffset {
+                    topic: self.origins.get(topic)?.clone(),
+                    partition: partition.parse().ok()?,
+                    offset: p.offset.parse::<i64>().ok()? + 1,
+                })
+            })
+            .collect();
+        if offsets.is_empty() {
+            return;
+        }
+        if let Err(e) = self.consumer.commit(&offsets) {
+            // Not fatal: the next commit covers these offsets; a crash before it re-reads them.
+            ferry_sdk::log::warn(&format!("kafka commit failed: {e}"));
+        }
+    }
+}
+
+ferry_sdk::export_source!(KafkaSource);

@@ -1,0 +1,451 @@
+//! The `kafka` capability: consumers and producers backed by rdkafka in the host. The grant (the
+//! bootstrap servers and `kafka.client.*` properties) comes from the connector's own config,
+//! never from what the guest sends.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use wasmtime::component::Resource;
+
+use crate::config::ConnectorConfig;
+use crate::wasm::bindings::source::ferry::connector::kafka::{
+    Host, HostConsumer, HostProducer, PartitionOffset,
+};
+use crate::wasm::bindings::{Message, RecordBatch};
+use crate::wasm::state::TaskState;
+
+/// The connector key naming its Kafka bootstrap servers (the seed's key).
+pub const BOOTSTRAP_KEY: &str = "kafka.bootstrap.server";
+/// Connector keys with this prefix are passed to librdkafka verbatim.
+pub const CLIENT_PREFIX: &str = "kafka.client.";
+/// Properties a guest may not set: they would reach other servers.
+const FORBIDDEN: &[&str] = &["bootstrap.servers", "metadata.broker.list"];
+
+/// What a connector's config allows its tasks to reach.
+#[derive(Clone, Debug, Default)]
+pub struct KafkaGrant {
+    /// `kafka.bootstrap.server`; without it, the guest gets no Kafka client.
+    pub bootstrap: Option<String>,
+    /// `kafka.client.*`, without the prefix.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaGrant {
+    /// Reads the grant from a connector config.
+    pub fn from_config(config: &ConnectorConfig) -> Self {
+        KafkaGrant {
+            bootstrap: config.get(BOOTSTRAP_KEY).filter(|b| !b.is_empty()).cloned(),
+            properties: config
+                .iter()
+                .filter_map(|(k, v)| {
+                    k.strip_prefix(CLIENT_PREFIX)
+                        .map(|p| (p.to_string(), v.clone()))
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks the user's `kafka.client.*` properties with librdkafka itself (a bad property is
+    /// named in the error). Creates and drops a client; it does not need the broker.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bootstrap.is_none() && self.properties.is_empty() {
+            return Ok(());
+        }
+        for key in self.properties.keys() {
+            if FORBIDDEN.contains(&key.as_str()) {
+                return Err(format!(
+                    "{CLIENT_PREFIX}{key}: not allowed; use {BOOTSTRAP_KEY}"
+                ));
+            }
+        }
+        let mut config = ClientConfig::new();
+        config.set(
+            "bootstrap.servers",
+            self.bootstrap.as_deref().unwrap_or("127.0.0.1:9"),
+        );
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+            .create::<BaseConsumer>()
+            .map(drop)
+            .map_err(|e| format!("{CLIENT_PREFIX}*: librdkafka refused the properties: {e}"))
+    }
+
+    /// Builds a client config: host defaults, then the guest's properties, then the user's.
+    fn client_config(
+        &self,
+        defaults: &[(&str, &str)],
+        guest: &[(String, String)],
+    ) -> Result<ClientConfig, String> {
+        let bootstrap = self
+            .bootstrap
+            .as_ref()
+            .ok_or_else(|| format!("kafka: the connector config has no `{BOOTSTRAP_KEY}`, so no Kafka access is granted"))?;
+        let mut config = ClientConfig::new();
+        for (k, v) in defaults {
+            config.set(*k, *v);
+        }
+        for (k, v) in guest {
+            if FORBIDDEN.contains(&k.as_str()) {
+                return Err(format!(
+                    "kafka: a connector may not set `{k}`; the host uses `{BOOTSTRAP_KEY}`"
+                ));
+            }
+            config.set(k, v);
+        }
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config.set("bootstrap.servers", bootstrap);
+        Ok(config)
+    }
+}
+
+/// A consumer owned by a guest.
+pub struct KafkaConsumer {
+    inner: Arc<BaseConsumer<AssignFromZero>>,
+}
+
+/// An idempotent producer owned by a guest.
+pub struct KafkaProducer {
+    inner: FutureProducer,
+}
+
+/// Starts partitions with no committed offset at offset 0 instead of relying on
+/// `auto.offset.reset`: Apache Kafka answers an out-of-range 0 with the reset policy (earliest),
+/// and the test broker (Tansu) sometimes reports an earliest offset above the first record.
+pub struct AssignFromZero;
+
+impl ClientContext for AssignFromZero {}
+
+impl ConsumerContext for AssignFromZero {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10));
+                let mut start = TopicPartitionList::new();
+                for elem in tpl.elements() {
+                    let offset = committed
+                        .as_ref()
+                        .ok()
+                        .and_then(|c| c.find_partition(elem.topic(), elem.partition()))
+                        .map(|e| e.offset())
+                        .filter(|o| matches!(o, Offset::Offset(_)))
+                        .unwrap_or(Offset::Offset(0));
+                    let _ = start.add_partition_offset(elem.topic(), elem.partition(), offset);
+                }
+                tracing::info!(partitions = start.count(), "kafka partitions assigned");
+                if let Err(e) = consumer.assign(&start) {
+                    tracing::error!("kafka assign failed: {e}");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = tpl.count(), "kafka partitions revoked");
+                let _ = consumer.unassign();
+            }
+            other => {
+                tracing::error!("kafka rebalance error: {:?}", RDKafkaErrorCode::from(other));
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+fn to_message(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    Message {
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers: m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        timestamp_ms: m.timestamp().to_millis().unwrap_or(-1),
+    }
+}
+
+/// Appends `m` to the batch of its topic and partition.
+fn push(batches: &mut Vec<RecordBatch>, m: &rdkafka::message::BorrowedMessage<'_>) {
+    let (topic, partition) = (m.topic(), m.partition());
+    match batches
+        .iter_mut()
+        .find(|b| b.partition == partition && b.topic == topic)
+    {
+        Some(b) => b.messages.push(to_message(m)),
+        None => batches.push(RecordBatch {
+            topic: topic.to_string(),
+            partition,
+            messages: vec![to_message(m)],
+        }),
+    }
+}
+
+fn kafka_err(e: KafkaError) -> String {
+    format!("kafka: {e}")
+}
+
+impl Host for TaskState {}
+
+impl HostConsumer for TaskState {
+    async fn open(
+        &mut self,
+        group: String,
+        topics: Vec<String>,
+        properties: Vec<(String, String)>,
+    ) -> Result<Resource<KafkaConsumer>, String> {
+        let mut config = self.kafka.client_config(
+            &[
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("enable.partition.eof", "false"),
+                ("queued.min.messages", "100000"),
+                ("fetch.queue.backoff.ms", "10"),
+            ],
+            &properties,
+        )?;
+        config.set("group.id", &group);
+        let consumer: BaseConsumer<AssignFromZero> = config
+            .create_with_context(AssignFromZero)
+            .map_err(kafka_err)?;
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(kafka_err)?;
+        tracing::info!(connector = %self.ids.connector, task = self.ids.task, group, ?topics, "kafka consumer subscribed");
+        self.table
+            .push(KafkaConsumer {
+                inner: Arc::new(consumer),
+            })
+            .map_err(|e| format!("kafka: {e}"))
+    }
+
+    async fn poll(
+        &mut self,
+        this: Resource<KafkaConsumer>,
+        max: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<RecordBatch>, String> {
+        let consumer = self
+            .table
+            .get(&this)
+            .map_err(|e| e.to_string())?
+            .inner
+            .clone();
+        let mut batches = Vec::new();
+        let mut count = 0;
+        // Wait for the first record on a blocking thread, then drain what is already fetched.
+        let timeout = Duration::from_millis(timeout_ms.min(5_000) as u64);
+        let waiter = consumer.clone();
+        let first = tokio::task::spawn_blocking(move || {
+            waiter.poll(timeout).map(|r| r.map(|m| m.detach()))
+        })
+        .await
+        .map_err(|e| format!("kafka: poll thread: {e}"))?;
+        match first {
+            None => return Ok(batches),
+            Some(Err(e)) => return Err(kafka_err(e)),
+            Some(Ok(m)) => {
+                batches.push(RecordBatch {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    messages: vec![Message {
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        headers: m
+                            .headers()
+                            .map(|h| {
+                                h.iter()
+                                    .map(|h| {
+                                        (
+                                            h.key.to_string(),
+                                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        timestamp_ms: m.timestamp().to_millis().unwrap_or(-1),
+                    }],
+                });
+                count += 1;
+            }
+        }
+        while count < max {
+            match consumer.poll(Duration::ZERO) {
+                Some(Ok(m)) => {
+                    push(&mut batches, &m);
+                    count += 1;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("kafka poll: {e}");
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(batches)
+    }
+
+    async fn commit(
+        &mut self,
+        this: Resource<KafkaConsumer>,
+        offsets: Vec<PartitionOffset>,
+    ) -> Result<(), String> {
+        let consumer = self
+            .table
+            .get(&this)
+            .map_err(|e| e.to_string())?
+            .inner
+            .clone();
+        let mut tpl = TopicPartitionList::new();
+        for o in &offsets {
+            tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
+                .map_err(kafka_err)?;
+        }
+        tokio::task::spawn_blocking(move || {
+            consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        })
+        .await
+        .map_err(|e| format!("kafka: commit thread: {e}"))?
+        .map_err(kafka_err)
+    }
+
+    async fn assignment(
+        &mut self,
+        this: Resource<KafkaConsumer>,
+    ) -> Result<Vec<PartitionOffset>, String> {
+        let consumer = &self.table.get(&this).map_err(|e| e.to_string())?.inner;
+        let tpl = consumer.assignment().map_err(kafka_err)?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| PartitionOffset {
+                topic: e.topic().to_string(),
+                partition: e.partition(),
+                offset: -1,
+            })
+            .collect())
+    }
+
+    async fn drop(&mut self, this: Resource<KafkaConsumer>) -> wasmtime::Result<()> {
+        let consumer = self.table.delete(this)?;
+        // Leaving the group blocks until the broker answers: do it off the executor.
+        tokio::task::spawn_blocking(move || drop(consumer));
+        Ok(())
+    }
+}
+
+impl HostProducer for TaskState {
+    async fn open(
+        &mut self,
+        properties: Vec<(String, String)>,
+    ) -> Result<Resource<KafkaProducer>, String> {
+        let config = self.kafka.client_config(
+            &[
+                ("enable.idempotence", "true"),
+                ("linger.ms", "5"),
+                ("batch.num.messages", "10000"),
+                ("queue.buffering.max.messages", "200000"),
+                ("message.timeout.ms", "30000"),
+            ],
+            &properties,
+        )?;
+        let producer: FutureProducer = config.create().map_err(kafka_err)?;
+        self.table
+            .push(KafkaProducer { inner: producer })
+            .map_err(|e| format!("kafka: {e}"))
+    }
+
+    async fn send(
+        &mut self,
+        this: Resource<KafkaProducer>,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), String> {
+        let producer = self
+            .table
+            .get(&this)
+            .map_err(|e| e.to_string())?
+            .inner
+            .clone();
+        let mut deliveries = Vec::new();
+        for batch in &batches {
+            for m in &batch.messages {
+                let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
+                for (k, v) in &m.headers {
+                    headers = headers.insert(Header {
+                        key: k,
+                        value: Some(v),
+                    });
+                }
+                let mut record = FutureRecord::<[u8], [u8]>::to(&batch.topic)
+                    .payload(&m.value)
+                    .headers(headers);
+                if let Some(k) = &m.key {
+                    record = record.key(k);
+                }
+                if m.timestamp_ms >= 0 {
+                    record = record.timestamp(m.timestamp_ms);
+                }
+                loop {
+                    match producer.send_result(record) {
+                        Ok(delivery) => {
+                            deliveries.push((batch.topic.as_str(), m.offset, delivery));
+                            break;
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                            record = back;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Err((e, _)) => {
+                            return Err(format!("kafka: send to {} failed: {e}", batch.topic));
+                        }
+                    }
+                }
+            }
+        }
+        for (topic, offset, delivery) in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    return Err(format!(
+                        "kafka: record {offset} to {topic} not delivered: {e}"
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "kafka: record {offset} to {topic}: producer closed"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop(&mut self, this: Resource<KafkaProducer>) -> wasmtime::Result<()> {
+        let producer = self.table.delete(this)?;
+        tokio::task::spawn_blocking(move || drop(producer));
+        Ok(())
+    }
+}

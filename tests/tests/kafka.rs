@@ -1,0 +1,279 @@
+//! Kafka <-> RocketMQ through kafka-source and kafka-sink, on real brokers (Tansu for Kafka).
+//!
+//! Tansu differences handled here (DESIGN.md §7): a JoinGroup is answered after about half of
+//! `session.timeout.ms`, so the connectors get `kafka.client.session.timeout.ms=6000` (the only
+//! addition to the seed's example requests); and records are checked by content, not by lag.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use ferry_tests::kafka::{self, Outgoing};
+use ferry_tests::{Worker, temp_dir, unique, wait_for};
+use serde_json::{Value, json};
+
+const SESSION: &str = "6000";
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Creates a connector through the seed's GET route.
+fn seed_create(worker: &Worker, name: &str, config: &Value) {
+    let (code, body) = worker.request(
+        "GET",
+        &format!(
+            "/connectors/create/{name}?config={}",
+            encode(&config.to_string())
+        ),
+        None,
+    );
+    assert_eq!(code, 200, "create {name}: {body}");
+}
+
+/// Reads what file-sink wrote: (key, value, headers, timestamp) per line.
+fn sink_lines(dir: &std::path::Path) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for line in std::fs::read_to_string(entry.path())
+            .unwrap_or_default()
+            .lines()
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                lines.push(v);
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn seed_example_both_directions_settle_without_echo() {
+    let worker = Worker::start(&["kafka-source", "kafka-sink", "datagen", "file-sink"]);
+    let topic = "kafkaconnect";
+    kafka::create_topic(topic, 4);
+    // The seed's two requests, verbatim apart from the port and the session timeout.
+    seed_create(
+        &worker,
+        "kafkaSource",
+        &json!({"tasks.num":"4","kafka.topics":"kafkaconnect","kafka.bootstrap.server":kafka::bootstrap(),
+                "connector-class":"org.apache.rocketmq.connect.kafka.connector.KafkaSourceConnector",
+                "kafka.client.session.timeout.ms": SESSION}),
+    );
+    seed_create(
+        &worker,
+        "kafkaSink",
+        &json!({"rocketmq.topics":"kafkaconnect","tasks.num":"2","kafka.bootstrap.server":kafka::bootstrap(),
+                "connector-class":"org.apache.rocketmq.connect.rocketmq.connector.RocketMQSinkConnector"}),
+    );
+    // Traffic on both sides: N records produced on Kafka, M generated into RocketMQ.
+    let (n, m) = (2_000u64, 2_000u64);
+    kafka::produce(
+        topic,
+        (0..n).map(|i| Outgoing {
+            key: format!("kk{}", i % 50).into_bytes(),
+            value: format!("kafka-{i}").into_bytes(),
+            headers: vec![("h".into(), b"v".to_vec())],
+            timestamp: 1_700_000_000_000 + i as i64,
+        }),
+    );
+    worker.create(
+        "rmqgen",
+        json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": m.to_string()}),
+    );
+    let out = temp_dir("seed-out");
+    worker.create("rmqview", json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}));
+
+    // RocketMQ side: every Kafka record and every generated record.
+    let rmq = wait_for("both streams in RocketMQ", Duration::from_secs(180), || {
+        let lines = sink_lines(&out);
+        let kafka_seen = lines
+            .iter()
+            .filter(|l| l["value"].as_str().is_some_and(|v| v.starts_with("kafka-")))
+            .count() as u64;
+        (kafka_seen >= n && lines.len() as u64 >= n + m).then_some(lines)
+    });
+    // Kafka side: every generated record, and the Kafka records exactly once (no echo).
+    let records = kafka::read_until(topic, Duration::from_secs(180), |r| r.len() as u64 >= n + m);
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    for r in &records {
+        *counts
+            .entry(
+                String::from_utf8_lossy(&r.value)
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            )
+            .or_default() += 1;
+    }
+    for i in 0..n {
+        assert_eq!(
+            counts.get(&format!("kafka-{i}")),
+            Some(&1),
+            "kafka-{i} on Kafka (echoed or lost)"
+        );
+    }
+    for i in 0..m {
+        assert!(
+            counts.contains_key(&i.to_string()),
+            "generated record {i} missing on Kafka"
+        );
+    }
+    // Let the loop run a little longer: nothing may be copied back.
+    std::thread::sleep(Duration::from_secs(3));
+    let settled = kafka::read_until(topic, Duration::from_secs(5), |_| false);
+    assert_eq!(
+        settled.len(),
+        records.len(),
+        "records kept arriving on Kafka: a loop"
+    );
+    let rmq_now = sink_lines(&out);
+    let mut rmq_counts: HashMap<String, u32> = HashMap::new();
+    for l in &rmq_now {
+        *rmq_counts
+            .entry(
+                l["value"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            )
+            .or_default() += 1;
+    }
+    let echoed: Vec<_> = rmq_counts.iter().filter(|(_, c)| **c > 1).take(5).collect();
+    assert!(
+        echoed.is_empty(),
+        "records copied back into RocketMQ: {echoed:?}"
+    );
+    println!(
+        "seed example: {n} Kafka records and {m} RocketMQ records settled, {} lines in RocketMQ",
+        rmq.len()
+    );
+}
+
+#[test]
+fn hundred_thousand_each_way_keep_key_headers_timestamp_and_order() {
+    let worker = Worker::start(&["kafka-source", "kafka-sink", "datagen", "file-sink"]);
+    let total = 100_000u64;
+    let value = |i: u64| {
+        let mut v = format!("{i} ").into_bytes();
+        v.resize(1024, b'v');
+        v
+    };
+
+    // Kafka -> RocketMQ.
+    let k2r = unique("k2r");
+    kafka::create_topic(&k2r, 4);
+    kafka::produce(
+        &k2r,
+        (0..total).map(|i| Outgoing {
+            key: format!("key-{}", i % 97).into_bytes(),
+            value: value(i),
+            headers: vec![
+                ("seq".into(), i.to_string().into_bytes()),
+                ("bin".into(), vec![0, 159, 146, 150]),
+            ],
+            timestamp: 1_600_000_000_000 + i as i64,
+        }),
+    );
+    worker.create(
+        &unique("ksrc"),
+        json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": kafka::bootstrap(),
+               "tasks.num": "2", "kafka.client.session.timeout.ms": SESSION}),
+    );
+    let out = temp_dir("k2r-out");
+    worker.create(&unique("view"), json!({"connector-class": "file-sink", "rocketmq.topics": k2r, "file.dir": out.to_str().unwrap()}));
+
+    // RocketMQ -> Kafka.
+    let r2k = unique("r2k");
+    kafka::create_topic(&r2k, 4);
+    worker.create(
+        &unique("gen"),
+        json!({"connector-class": "datagen", "datagen.topic": r2k, "datagen.count": total.to_string(), "datagen.size": "1024"}),
+    );
+    worker.create(
+        &unique("ksink"),
+        json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": kafka::bootstrap()}),
+    );
+
+    // Kafka -> RocketMQ: every record once at least, with its key, headers and timestamp, and
+    // per key in order.
+    let lines = wait_for(
+        "100k Kafka records in RocketMQ",
+        Duration::from_secs(400),
+        || {
+            let lines = sink_lines(&out);
+            (lines.len() as u64 >= total).then_some(lines)
+        },
+    );
+    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut last_per_key: HashMap<String, u64> = HashMap::new();
+    for l in &lines {
+        let i: u64 = l["value"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        *seen.entry(i).or_default() += 1;
+        let key = l["key"].as_str().unwrap().to_string();
+        assert_eq!(key, format!("key-{}", i % 97), "key of record {i}");
+        assert_eq!(
+            l["headers"]["seq"].as_str(),
+            Some(i.to_string().as_str()),
+            "header of record {i}: {l}"
+        );
+        assert_eq!(
+            l["timestamp"].as_i64(),
+            Some(1_600_000_000_000 + i as i64),
+            "timestamp of record {i}"
+        );
+        if seen[&i] == 1 {
+            if let Some(prev) = last_per_key.insert(key.clone(), i) {
+                assert!(prev < i, "key {key}: record {i} arrived after {prev}");
+            }
+        }
+    }
+    let dups_k2r = ferry_tests::assert_complete(&seen, total);
+
+    // RocketMQ -> Kafka: every generated record, with key and timestamp.
+    let records = kafka::read_until(&r2k, Duration::from_secs(400), |r| r.len() as u64 >= total);
+    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    for r in &records {
+        let i: u64 = String::from_utf8_lossy(&r.value)
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        *seen.entry(i).or_default() += 1;
+        assert_eq!(
+            r.key.as_deref(),
+            Some(format!("k{i}").as_bytes()),
+            "key of record {i}"
+        );
+        assert!(
+            r.timestamp.is_some_and(|t| t > 1_700_000_000_000),
+            "timestamp of record {i}"
+        );
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "ferry.origin" && v == b"rocketmq"),
+            "origin marker of record {i}"
+        );
+    }
+    let dups_r2k = ferry_tests::assert_complete(&seen, total);
+    println!(
+        "100k each way: Kafka->RocketMQ {dups_k2r} duplicates, RocketMQ->Kafka {dups_r2k} duplicates"
+    );
+}
