@@ -15,7 +15,7 @@ build-plugins:
 
 # Build the worker binary
 build:
-    cargo build --release -p ferry
+    cargo build --release -p ferry -p ferry-bench
 
 # Start the loopback RocketMQ name server and broker (installs them when missing)
 brokers-up:
@@ -30,7 +30,7 @@ test: build-plugins
     #!/usr/bin/env bash
     set -euo pipefail
     scripts/install-brokers.sh
-    cargo build --release -p ferry
+    cargo build --release -p ferry -p ferry-bench
     scripts/brokers.sh up
     trap 'scripts/brokers.sh down' EXIT
     cargo test --release -- --test-threads 2

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The demo: loopback RocketMQ, one ferry worker, datagen -> RocketMQ -> file-sink, live counts.
-# Ctrl-C stops everything this script started. Called by `just demo` (which builds first).
+# The demo: loopback RocketMQ and Kafka (Tansu), one ferry worker, both directions:
+#   Kafka topic demo-k2r --kafka-source--> RocketMQ topic demo-k2r
+#   RocketMQ topic demo-r2k (fed by datagen) --kafka-sink--> Kafka topic demo-r2k
+# and a file-sink that shows what reached RocketMQ. Live counts until Ctrl-C, which stops
+# everything this script started. Called by `just demo` (which builds first).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 target="${CARGO_TARGET_DIR:-$HOME/.cache/ferry/target}"
 demo="${FERRY_DEMO_DIR:-$HOME/.cache/ferry/demo}"
 port="${FERRY_DEMO_PORT:-8082}"
-rate="${FERRY_DEMO_RATE:-5000}"
+rate="${FERRY_DEMO_RATE:-2000}"
+kafka="127.0.0.1:${FERRY_KAFKA_PORT:-9092}"
 
 "$here/brokers.sh" up
 rm -rf "$demo" && mkdir -p "$demo/out"
@@ -21,37 +25,46 @@ autoCreateGroupEnable=true
 pluginPaths=$root/target/plugins
 CONF
 
-worker_pid=""
+pids=()
 cleanup() {
   echo
   echo "demo: stopping"
-  [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   "$here/brokers.sh" down
 }
 trap cleanup EXIT
-trap 'exit 0' INT TERM
+stopping=""
+trap 'stopping=1' INT TERM
 
 "$target/release/ferry" -c "$demo/connect.conf" > "$demo/worker.log" 2>&1 &
-worker_pid=$!
+pids+=($!)
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  kill -0 "$worker_pid" 2>/dev/null || { echo "demo: the worker exited; see $demo/worker.log" >&2; tail -20 "$demo/worker.log" >&2; exit 1; }
   sleep 0.1
 done
+curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "demo: the worker did not start; see $demo/worker.log" >&2; tail -20 "$demo/worker.log" >&2; exit 1; }
 
 urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1"; }
 create() { # the seed's own GET route
-  curl -sf "http://127.0.0.1:$port/connectors/create/$1?config=$(urlencode "$2")" >/dev/null \
-    || { echo "demo: creating $1 failed:"; curl -s "http://127.0.0.1:$port/connectors/create/$1?config=$(urlencode "$2")"; echo; exit 1; }
+  local answer
+  answer=$(curl -s "http://127.0.0.1:$port/connectors/create/$1?config=$(urlencode "$2")")
+  case "$answer" in *'"success"'*) ;; *) echo "demo: creating $1 failed: $answer" >&2; exit 1 ;; esac
 }
-create demoSource "{\"connector-class\":\"datagen\",\"datagen.topic\":\"ferry-demo\",\"datagen.rate\":\"$rate\",\"datagen.size\":\"1024\"}"
-create demoSink "{\"connector-class\":\"file-sink\",\"rocketmq.topics\":\"ferry-demo\",\"file.dir\":\"$demo/out\"}"
+# Kafka -> RocketMQ (the seed's kafka source; Tansu needs a short session timeout, see DESIGN.md).
+create kafkaSource "{\"tasks.num\":\"2\",\"kafka.topics\":\"demo-k2r\",\"kafka.bootstrap.server\":\"$kafka\",\"connector-class\":\"org.apache.rocketmq.connect.kafka.connector.KafkaSourceConnector\",\"kafka.client.session.timeout.ms\":\"6000\"}"
+create rocketmqView "{\"connector-class\":\"file-sink\",\"rocketmq.topics\":\"demo-k2r\",\"file.dir\":\"$demo/out\"}"
+# RocketMQ -> Kafka (the seed's sink), fed by datagen.
+create rocketmqTraffic "{\"connector-class\":\"datagen\",\"datagen.topic\":\"demo-r2k\",\"datagen.rate\":\"$rate\",\"datagen.size\":\"256\"}"
+create kafkaSink "{\"rocketmq.topics\":\"demo-r2k\",\"tasks.num\":\"2\",\"kafka.bootstrap.server\":\"$kafka\",\"connector-class\":\"org.apache.rocketmq.connect.rocketmq.connector.RocketMQSinkConnector\"}"
+"$target/release/kafka-traffic" "$kafka" demo-k2r "$rate" &
+pids+=($!)
 
-echo "demo: datagen -> RocketMQ topic ferry-demo -> file-sink ($demo/out), $rate records/s"
-echo "demo: REST on http://127.0.0.1:$port (try /getConnectors, /connectors/demoSink/status); Ctrl-C to stop"
+echo "demo: Kafka demo-k2r -> RocketMQ demo-k2r, and RocketMQ demo-r2k -> Kafka demo-r2k, $rate records/s each"
+echo "demo: REST on http://127.0.0.1:$port (try /getConnectors, /connectors/kafkaSink/status); Ctrl-C to stop"
 delivered() { curl -s "http://127.0.0.1:$port/connectors/$1/status" | python3 -c 'import sys, json; print(sum(t.get("delivered", 0) for t in json.load(sys.stdin)["tasks"]))' 2>/dev/null || echo "?"; }
-while true; do
-  sleep 1
-  lines=$(cat "$demo"/out/*.jsonl 2>/dev/null | wc -l)
-  printf 'demo: into RocketMQ %10s   out of RocketMQ %10s   lines in files %10s\n' "$(delivered demoSource)" "$(delivered demoSink)" "$lines"
+while [ -z "$stopping" ]; do
+  sleep 2 || true
+  [ -n "$stopping" ] && break
+  printf 'demo: Kafka -> RocketMQ %9s records   RocketMQ -> Kafka %9s records\n' "$(delivered kafkaSource)" "$(delivered kafkaSink)"
 done
