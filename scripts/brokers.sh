@@ -80,12 +80,17 @@ TOML
     --listenPort "$NAMESRV_PORT" --bindAddress 127.0.0.1 > "$DIR/namesrv.log" 2>&1 &
   echo $! > "$DIR/namesrv.pid"
   wait_ready "name server" $NAMESRV_HEALTH "$NAMESRV_PORT" "$DIR/namesrv.log"
+  rocketmq_broker_up
+  kafka_up
+}
+
+# The RocketMQ broker alone, on its existing store (used to restart it under traffic).
+rocketmq_broker_up() {
   ROCKETMQ_HOME="$DIR/home" ROCKETMQ_HEALTH_BIND_ADDR=$BROKER_HEALTH \
     nohup "$FERRY_TOOLS/bin/rocketmq-broker-rust" -c "$DIR/broker.toml" \
-    -n "127.0.0.1:$NAMESRV_PORT" > "$DIR/broker.log" 2>&1 &
+    -n "127.0.0.1:$NAMESRV_PORT" >> "$DIR/broker.log" 2>&1 &
   echo $! > "$DIR/broker.pid"
   wait_ready "broker" $BROKER_HEALTH "$BROKER_PORT" "$DIR/broker.log"
-  kafka_up
 }
 
 # Tansu keeps everything in memory: a restart starts empty.
@@ -106,7 +111,9 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  rocketmq-broker-up) rocketmq_broker_up ;;
+  rocketmq-broker-down) stop_pid "$DIR/broker.pid" ;;
   kafka-up) kafka_up ;;
   kafka-down) stop_pid "$DIR/tansu.pid" ;;
-  *) echo "usage: $0 up|down|kafka-up|kafka-down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|rocketmq-broker-up|rocketmq-broker-down|kafka-up|kafka-down" >&2; exit 2 ;;
 esac

@@ -46,9 +46,14 @@ pub struct Outgoing {
 
 /// Creates `topic` with `partitions` partitions (Tansu cannot add partitions later).
 pub fn create_topic(topic: &str, partitions: i32) {
+    create_topic_on(&bootstrap(), topic, partitions)
+}
+
+/// [`create_topic`] on another broker.
+pub fn create_topic_on(bootstrap: &str, topic: &str, partitions: i32) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let admin: AdminClient<_> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .create()
         .unwrap();
     let rt = tokio_runtime();
@@ -68,8 +73,13 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
 
 /// Produces every record to `topic` and waits until all are acknowledged.
 pub fn produce(topic: &str, records: impl IntoIterator<Item = Outgoing>) {
+    produce_on(&bootstrap(), topic, records)
+}
+
+/// [`produce`] on another broker.
+pub fn produce_on(bootstrap: &str, topic: &str, records: impl IntoIterator<Item = Outgoing>) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
@@ -105,8 +115,13 @@ pub fn produce(topic: &str, records: impl IntoIterator<Item = Outgoing>) {
 
 /// Reads `topic` from offset 0 of every partition until `done(records)` or `timeout`.
 pub fn read_until(topic: &str, timeout: Duration, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
+    read_until_on(&bootstrap(), topic, timeout, done)
+}
+
+/// [`read_until`] on another broker.
+pub fn read_until_on(bootstrap: &str, topic: &str, timeout: Duration, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", crate::unique("reader"))
         .set("enable.auto.commit", "false")
         .create()
@@ -171,4 +186,136 @@ pub fn read_until(topic: &str, timeout: Duration, done: impl Fn(&[Record]) -> bo
         }
     }
     records
+}
+
+/// A Tansu broker of one test, reached through a [`Cutter`] so the test can make Kafka
+/// unreachable without losing Tansu's in-memory data.
+pub struct PrivateKafka {
+    child: std::process::Child,
+    /// The proxy clients connect to (the advertised address).
+    pub cutter: Cutter,
+}
+
+impl PrivateKafka {
+    /// Starts Tansu on a free port, advertising the proxy's port.
+    pub fn start() -> PrivateKafka {
+        let tools = std::env::var("FERRY_TOOLS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferry/tools"));
+        let broker_port = free_port();
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy_port = proxy.local_addr().unwrap().port();
+        let child = std::process::Command::new(tools.join("bin/tansu"))
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{broker_port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{proxy_port}"),
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tansu (run scripts/install-brokers.sh)");
+        crate::wait_for("private tansu", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", broker_port)).ok().map(|_| ())
+        });
+        PrivateKafka {
+            child,
+            cutter: Cutter::start(proxy, broker_port),
+        }
+    }
+
+    /// The address clients should use.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.cutter.port)
+    }
+}
+
+impl Drop for PrivateKafka {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A TCP proxy that can cut every connection and refuse new ones, then heal.
+pub struct Cutter {
+    /// The port it listens on.
+    pub port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Cutter {
+    fn start(listener: std::net::TcpListener, target: u16) -> Cutter {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (c, g) = (cut.clone(), generation.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if c.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+                let born = g.load(Ordering::SeqCst);
+                for (from, to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                    let (c, g) = (c.clone(), g.clone());
+                    std::thread::spawn(move || pipe(from, to, c, g, born));
+                }
+            }
+        });
+        Cutter { port, cut, generation }
+    }
+
+    /// Closes every connection and refuses new ones until [`Self::heal`].
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Accepts connections again.
+    pub fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn pipe(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    born: u64,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    from.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if cut.load(Ordering::SeqCst) || generation.load(Ordering::SeqCst) != born {
+            break;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }
