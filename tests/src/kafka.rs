@@ -119,7 +119,12 @@ pub fn read_until(topic: &str, timeout: Duration, done: impl Fn(&[Record]) -> bo
 }
 
 /// [`read_until`] on another broker.
-pub fn read_until_on(bootstrap: &str, topic: &str, timeout: Duration, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
+pub fn read_until_on(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", crate::unique("reader"))
@@ -201,7 +206,9 @@ impl PrivateKafka {
     pub fn start() -> PrivateKafka {
         let tools = std::env::var("FERRY_TOOLS")
             .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferry/tools"));
+            .unwrap_or_else(|_| {
+                std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferry/tools")
+            });
         let broker_port = free_port();
         let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy_port = proxy.local_addr().unwrap().port();
@@ -220,7 +227,9 @@ impl PrivateKafka {
             .spawn()
             .expect("start tansu (run scripts/install-brokers.sh)");
         crate::wait_for("private tansu", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", broker_port)).ok().map(|_| ())
+            std::net::TcpStream::connect(("127.0.0.1", broker_port))
+                .ok()
+                .map(|_| ())
         });
         PrivateKafka {
             child,
@@ -242,7 +251,11 @@ impl Drop for PrivateKafka {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A TCP proxy that can cut every connection and refuse new ones, then heal.
@@ -267,21 +280,31 @@ impl Cutter {
                     drop(client);
                     continue;
                 }
-                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
                 let born = g.load(Ordering::SeqCst);
-                for (from, to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
                     let (c, g) = (c.clone(), g.clone());
                     std::thread::spawn(move || pipe(from, to, c, g, born));
                 }
             }
         });
-        Cutter { port, cut, generation }
+        Cutter {
+            port,
+            cut,
+            generation,
+        }
     }
 
     /// Closes every connection and refuses new ones until [`Self::heal`].
     pub fn cut(&self) {
         self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Accepts connections again.
@@ -299,7 +322,8 @@ fn pipe(
 ) {
     use std::io::{Read, Write};
     use std::sync::atomic::Ordering;
-    from.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    from.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if cut.load(Ordering::SeqCst) || generation.load(Ordering::SeqCst) != born {
@@ -312,7 +336,11 @@ fn pipe(
                     break;
                 }
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => break,
         }
     }

@@ -23,7 +23,11 @@ fn records(total: u64) -> impl Iterator<Item = Outgoing> {
 fn kafka_counts(records: &[kafka::Record]) -> std::collections::BTreeMap<u64, u32> {
     let mut counts = std::collections::BTreeMap::new();
     for r in records {
-        if let Some(n) = String::from_utf8_lossy(&r.value).split(' ').next().and_then(|n| n.parse().ok()) {
+        if let Some(n) = String::from_utf8_lossy(&r.value)
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+        {
             *counts.entry(n).or_insert(0) += 1;
         }
     }
@@ -54,21 +58,32 @@ fn worker_sigkill_mid_stream_loses_nothing_either_way() {
         json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": kafka::bootstrap()}),
     );
 
-    wait_for("Kafka records flowing into RocketMQ", Duration::from_secs(120), || {
-        (sink_counts(&out).len() > 10_000).then_some(())
-    });
+    wait_for(
+        "Kafka records flowing into RocketMQ",
+        Duration::from_secs(120),
+        || (sink_counts(&out).len() > 10_000).then_some(()),
+    );
     worker.kill9();
     let before = sink_counts(&out).len() as u64;
-    assert!(before < k2r_total, "the Kafka -> RocketMQ stream finished before the kill");
+    assert!(
+        before < k2r_total,
+        "the Kafka -> RocketMQ stream finished before the kill"
+    );
     worker.spawn();
 
-    wait_for("every Kafka record in RocketMQ after the restart", Duration::from_secs(400), || {
-        (sink_counts(&out).len() as u64 >= k2r_total).then_some(())
-    });
+    wait_for(
+        "every Kafka record in RocketMQ after the restart",
+        Duration::from_secs(400),
+        || (sink_counts(&out).len() as u64 >= k2r_total).then_some(()),
+    );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
-    let got = kafka::read_until(&r2k, Duration::from_secs(400), |r| kafka_counts(r).len() as u64 >= r2k_total);
+    let got = kafka::read_until(&r2k, Duration::from_secs(400), |r| {
+        kafka_counts(r).len() as u64 >= r2k_total
+    });
     let dups_r2k = assert_complete(&kafka_counts(&got), r2k_total);
-    println!("sigkill: {before} of {k2r_total} copied before the kill; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}");
+    println!(
+        "sigkill: {before} of {k2r_total} copied before the kill; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}"
+    );
 }
 
 #[test]
@@ -98,27 +113,46 @@ fn kafka_unreachable_for_30s_loses_nothing() {
                "kafka.client.message.timeout.ms": "5000"}),
     );
     wait_for("both directions flowing", Duration::from_secs(120), || {
-        let delivered = worker.status(&sink)["tasks"][0]["delivered"].as_u64().unwrap_or(0);
+        let delivered = worker.status(&sink)["tasks"][0]["delivered"]
+            .as_u64()
+            .unwrap_or(0);
         (sink_counts(&out).len() as u64 >= k2r_total / 2 && delivered > 1000).then_some(())
     });
 
     // Kafka goes away for 30 s (the scenario itself, not a wait for a condition).
     kafka.cutter.cut();
-    let message = wait_for("kafka-sink to report the outage", Duration::from_secs(30), || {
-        let task = &worker.status(&sink)["tasks"][0];
-        (task["error"]["kind"] == "retriable").then(|| task["error"]["message"].as_str().unwrap_or_default().to_string())
-    });
+    let message = wait_for(
+        "kafka-sink to report the outage",
+        Duration::from_secs(30),
+        || {
+            let task = &worker.status(&sink)["tasks"][0];
+            (task["error"]["kind"] == "retriable").then(|| {
+                task["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        },
+    );
     std::thread::sleep(Duration::from_secs(25));
     kafka.cutter.heal();
-    kafka::produce_on(&kafka.bootstrap(), &k2r, records(k2r_total).skip(k2r_total as usize / 2));
+    kafka::produce_on(
+        &kafka.bootstrap(),
+        &k2r,
+        records(k2r_total).skip(k2r_total as usize / 2),
+    );
 
-    wait_for("every Kafka record in RocketMQ", Duration::from_secs(300), || {
-        (sink_counts(&out).len() as u64 >= k2r_total).then_some(())
-    });
+    wait_for(
+        "every Kafka record in RocketMQ",
+        Duration::from_secs(300),
+        || (sink_counts(&out).len() as u64 >= k2r_total).then_some(()),
+    );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
     let got = kafka::read_until_on(&kafka.bootstrap(), &r2k, Duration::from_secs(300), |r| {
         kafka_counts(r).len() as u64 >= r2k_total
     });
     let dups_r2k = assert_complete(&kafka_counts(&got), r2k_total);
-    println!("kafka outage: sink reported `{message}`; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}");
+    println!(
+        "kafka outage: sink reported `{message}`; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}"
+    );
 }

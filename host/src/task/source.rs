@@ -47,6 +47,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     let limits = spec.limits();
     let runtime = deps.registry.runtime().clone();
     let mut restarts = Backoff::for_restarts();
+    let mut retries = Backoff::for_retries();
     let mut in_flight: VecDeque<Delivery> = VecDeque::new();
     let mut dispatcher = QueueDispatcher::new(deps.hub.clone(), status.clone(), stop.clone());
     'guest: while !stop.is_cancelled() {
@@ -109,6 +110,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Ok(batches) => {
                     restarts.reset();
+                    retries.reset();
                     if let Some(d) = deliver(
                         batches,
                         &mut dispatcher,
@@ -119,6 +121,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     .await
                     {
                         in_flight.push_back(d);
+                    }
+                }
+                Err(GuestFault::Retriable(reason)) => {
+                    // The source is briefly unavailable (e.g. Kafka down): keep the guest, wait.
+                    status.retrying("retriable", reason);
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(retries.next_delay()) => {}
                     }
                 }
                 Err(fault) => {

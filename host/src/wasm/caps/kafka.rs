@@ -10,7 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use wasmtime::component::Resource;
@@ -118,6 +118,9 @@ pub struct KafkaConsumer {
 /// An idempotent producer owned by a guest.
 pub struct KafkaProducer {
     inner: FutureProducer,
+    /// Kept to replace the producer after a failed send (an idempotent producer whose records
+    /// timed out during an outage may never send again).
+    config: ClientConfig,
 }
 
 /// Starts partitions with no committed offset at offset 0 instead of relying on
@@ -374,7 +377,10 @@ impl HostProducer for TaskState {
         )?;
         let producer: FutureProducer = config.create().map_err(kafka_err)?;
         self.table
-            .push(KafkaProducer { inner: producer })
+            .push(KafkaProducer {
+                inner: producer,
+                config,
+            })
             .map_err(|e| format!("kafka: {e}"))
     }
 
@@ -389,58 +395,23 @@ impl HostProducer for TaskState {
             .map_err(|e| e.to_string())?
             .inner
             .clone();
-        let mut deliveries = Vec::new();
-        for batch in &batches {
-            for m in &batch.messages {
-                let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
-                for (k, v) in &m.headers {
-                    headers = headers.insert(Header {
-                        key: k,
-                        value: Some(v),
-                    });
-                }
-                let mut record = FutureRecord::<[u8], [u8]>::to(&batch.topic)
-                    .payload(&m.value)
-                    .headers(headers);
-                if let Some(k) = &m.key {
-                    record = record.key(k);
-                }
-                if m.timestamp_ms >= 0 {
-                    record = record.timestamp(m.timestamp_ms);
-                }
-                loop {
-                    match producer.send_result(record) {
-                        Ok(delivery) => {
-                            deliveries.push((batch.topic.as_str(), m.offset, delivery));
-                            break;
-                        }
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                            record = back;
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        Err((e, _)) => {
-                            return Err(format!("kafka: send to {} failed: {e}", batch.topic));
-                        }
-                    }
-                }
-            }
+        let result = send_all(&producer, &batches).await;
+        if let Err(e) = &result {
+            // The caller retries the same records with a fresh producer: after an outage an
+            // idempotent producer can be fenced or in a fatal state and never send again (Tansu
+            // answers ProducerFenced after librdkafka bumps the epoch).
+            tracing::warn!(
+                connector = %self.ids.connector,
+                task = self.ids.task,
+                fatal = ?producer.client().fatal_error(),
+                "kafka send failed ({e}); replacing the producer"
+            );
+            let entry = self.table.get_mut(&this).map_err(|e| e.to_string())?;
+            let old =
+                std::mem::replace(&mut entry.inner, entry.config.create().map_err(kafka_err)?);
+            tokio::task::spawn_blocking(move || drop(old));
         }
-        for (topic, offset, delivery) in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => {
-                    return Err(format!(
-                        "kafka: record {offset} to {topic} not delivered: {e}"
-                    ));
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "kafka: record {offset} to {topic}: producer closed"
-                    ));
-                }
-            }
-        }
-        Ok(())
+        result
     }
 
     async fn drop(&mut self, this: Resource<KafkaProducer>) -> wasmtime::Result<()> {
@@ -448,4 +419,60 @@ impl HostProducer for TaskState {
         tokio::task::spawn_blocking(move || drop(producer));
         Ok(())
     }
+}
+
+/// Sends every record and waits for every delivery report.
+async fn send_all(producer: &FutureProducer, batches: &[RecordBatch]) -> Result<(), String> {
+    let mut deliveries = Vec::new();
+    for batch in batches {
+        for m in &batch.messages {
+            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
+            for (k, v) in &m.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
+            }
+            let mut record = FutureRecord::<[u8], [u8]>::to(&batch.topic)
+                .payload(&m.value)
+                .headers(headers);
+            if let Some(k) = &m.key {
+                record = record.key(k);
+            }
+            if m.timestamp_ms >= 0 {
+                record = record.timestamp(m.timestamp_ms);
+            }
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push((batch.topic.as_str(), m.offset, delivery));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => {
+                        return Err(format!("kafka: send to {} failed: {e}", batch.topic));
+                    }
+                }
+            }
+        }
+    }
+    for (topic, offset, delivery) in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => {
+                return Err(format!(
+                    "kafka: record {offset} to {topic} not delivered: {e}"
+                ));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "kafka: record {offset} to {topic}: producer closed"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
