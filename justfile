@@ -35,9 +35,14 @@ test: build-plugins
     trap 'scripts/brokers.sh down' EXIT
     cargo test --release -- --test-threads 2
 
-# The WebAssembly boundary benchmark (see BENCHMARKS.md)
-bench: build-plugins
-    cargo run --release -p ferry-bench --bin wasm-boundary
+# Benchmarks (see BENCHMARKS.md): the WebAssembly boundary, then throughput against a native copier
+bench: build-plugins build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    "$CARGO_TARGET_DIR/release/wasm-boundary"
+    scripts/brokers.sh up
+    trap 'scripts/brokers.sh down' EXIT
+    "$CARGO_TARGET_DIR/release/throughput"
 
 # The demo: brokers, a worker, datagen -> RocketMQ -> file-sink with live counts (Ctrl-C stops)
 demo: build-plugins build

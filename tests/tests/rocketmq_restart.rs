@@ -11,7 +11,11 @@ use serde_json::json;
 
 fn brokers(action: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/brokers.sh");
-    let status = Command::new("bash").arg(script).arg(action).status().unwrap();
+    let status = Command::new("bash")
+        .arg(script)
+        .arg(action)
+        .status()
+        .unwrap();
     assert!(status.success(), "brokers.sh {action} failed");
 }
 
@@ -57,20 +61,31 @@ fn rocketmq_broker_restart_mid_stream_loses_nothing() {
     produce(k2r_total / 2..k2r_total);
     brokers("rocketmq-broker-up");
 
-    wait_for("every Kafka record in RocketMQ after the restart", Duration::from_secs(300), || {
-        (sink_counts(&out).len() as u64 >= k2r_total).then_some(())
-    });
+    wait_for(
+        "every Kafka record in RocketMQ after the restart",
+        Duration::from_secs(300),
+        || (sink_counts(&out).len() as u64 >= k2r_total).then_some(()),
+    );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
     let got = kafka::read_until(&r2k, Duration::from_secs(300), |r| {
         r.iter()
-            .filter_map(|r| String::from_utf8_lossy(&r.value).split(' ').next().and_then(|n| n.parse::<u64>().ok()))
+            .filter_map(|r| {
+                String::from_utf8_lossy(&r.value)
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .len() as u64
             >= r2k_total
     });
     let mut counts = std::collections::BTreeMap::new();
     for r in &got {
-        if let Some(n) = String::from_utf8_lossy(&r.value).split(' ').next().and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(n) = String::from_utf8_lossy(&r.value)
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             *counts.entry(n).or_insert(0u32) += 1;
         }
     }

@@ -18,7 +18,9 @@ use ferry::wasm::bindings::{Message, RecordBatch};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message as _;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, Producer, ThreadedProducer,
+};
 use rdkafka::{Offset, TopicPartitionList};
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
@@ -41,8 +43,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<()> {
-    let total: u64 = std::env::var("FERRY_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let total: u64 = std::env::var("FERRY_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let hub = Hub::start(
         context,
         HubSettings {
@@ -53,7 +60,9 @@ async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<(
         },
     )
     .await?;
-    println!("Ferry throughput benchmark: {total} records of {VALUE} B per run, {PARTITIONS} partitions");
+    println!(
+        "Ferry throughput benchmark: {total} records of {VALUE} B per run, {PARTITIONS} partitions"
+    );
 
     // Kafka -> RocketMQ.
     let k2r = format!("bench-k2r-{stamp}");
@@ -100,9 +109,14 @@ fn report(direction: &str, total: u64, native: Duration, ferry: Duration) {
 
 async fn create_kafka_topic(topic: &str) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", KAFKA).create()?;
+    let admin: AdminClient<_> = ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .create()?;
     admin
-        .create_topics(&[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await?;
     Ok(())
 }
@@ -142,15 +156,26 @@ async fn fill_rocketmq(hub: &Hub, topic: &str, total: u64) -> anyhow::Result<()>
             topic: topic.into(),
             partition: 0,
             messages: (i..i + n)
-                .map(|j| Message { offset: j as i64, key: Some(format!("k{}", j % 1000).into_bytes()), value: value(j), headers: vec![], timestamp_ms: 0 })
+                .map(|j| Message {
+                    offset: j as i64,
+                    key: Some(format!("k{}", j % 1000).into_bytes()),
+                    value: value(j),
+                    headers: vec![],
+                    timestamp_ms: 0,
+                })
                 .collect(),
         };
         let queue = queues[(i / 256) as usize % queues.len()].clone();
-        sends.push((queue, ferry::rocketmq::to_mq_messages(&batch, topic, "bench-fill")));
+        sends.push((
+            queue,
+            ferry::rocketmq::to_mq_messages(&batch, topic, "bench-fill"),
+        ));
         i += n;
     }
     for chunk in sends.chunks(16) {
-        let results = futures_join(chunk.iter().map(|(q, m)| hub.send_batch(q, m.clone()))).await;
+        let results =
+            futures::future::join_all(chunk.iter().map(|(q, m)| hub.send_batch(q, m.clone())))
+                .await;
         for r in results {
             r?;
         }
@@ -158,18 +183,14 @@ async fn fill_rocketmq(hub: &Hub, topic: &str, total: u64) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut out = Vec::new();
-    let handles: Vec<_> = futures.collect();
-    for f in handles {
-        out.push(f.await);
-    }
-    out
-}
-
 /// The native baseline, Kafka -> RocketMQ: poll, send per queue in batches of up to 256 with
 /// several sends in flight, commit Kafka offsets after RocketMQ acknowledged.
-async fn native_kafka_to_rocketmq(hub: &Arc<Hub>, from: &str, to: &str, total: u64) -> anyhow::Result<Duration> {
+async fn native_kafka_to_rocketmq(
+    hub: &Arc<Hub>,
+    from: &str,
+    to: &str,
+    total: u64,
+) -> anyhow::Result<Duration> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", KAFKA)
         .set("group.id", format!("{to}-group"))
@@ -188,10 +209,16 @@ async fn native_kafka_to_rocketmq(hub: &Arc<Hub>, from: &str, to: &str, total: u
         let mut per_partition: HashMap<i32, (Vec<_>, i64)> = HashMap::new();
         let mut polled = 0;
         while polled < 2048 {
-            match consumer.poll(if polled == 0 { Duration::from_millis(100) } else { Duration::ZERO }) {
+            match consumer.poll(if polled == 0 {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            }) {
                 Some(Ok(m)) => {
                     started.get_or_insert_with(Instant::now);
-                    let entry = per_partition.entry(m.partition()).or_insert((Vec::new(), 0));
+                    let entry = per_partition
+                        .entry(m.partition())
+                        .or_insert((Vec::new(), 0));
                     entry.0.push(Message {
                         offset: m.offset(),
                         key: m.key().map(<[u8]>::to_vec),
@@ -208,9 +235,16 @@ async fn native_kafka_to_rocketmq(hub: &Arc<Hub>, from: &str, to: &str, total: u
         let mut sends = Vec::new();
         for (partition, (messages, _)) in &per_partition {
             for chunk in messages.chunks(256) {
-                let batch = RecordBatch { topic: to.into(), partition: *partition, messages: chunk.to_vec() };
+                let batch = RecordBatch {
+                    topic: to.into(),
+                    partition: *partition,
+                    messages: chunk.to_vec(),
+                };
                 let queue = queues[*partition as usize % queues.len()].clone();
-                sends.push(hub.send_batch_owned(queue, ferry::rocketmq::to_mq_messages(&batch, to, "native")));
+                sends.push(hub.send_batch_owned(
+                    queue,
+                    ferry::rocketmq::to_mq_messages(&batch, to, "native"),
+                ));
             }
         }
         for r in futures::future::join_all(sends).await {
@@ -230,17 +264,33 @@ async fn native_kafka_to_rocketmq(hub: &Arc<Hub>, from: &str, to: &str, total: u
 
 /// The native baseline, RocketMQ -> Kafka: poll, produce (idempotent), wait for every delivery
 /// report, commit RocketMQ offsets.
-async fn native_rocketmq_to_kafka(hub: &Hub, from: &str, to: &str, total: u64) -> anyhow::Result<Duration> {
-    let consumer = hub.consumer(&format!("{to}-group"), &[from.to_string()], "native-bench").await?;
+async fn native_rocketmq_to_kafka(
+    hub: &Hub,
+    from: &str,
+    to: &str,
+    total: u64,
+) -> anyhow::Result<Duration> {
+    let consumer = hub
+        .consumer(&format!("{to}-group"), &[from.to_string()], "native-bench")
+        .await?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", KAFKA)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .create()?;
+    // Get the idempotent producer's id before timing (it can take 500 ms on first use).
+    producer
+        .send(FutureRecord::<[u8], [u8]>::to(&format!("{to}-warmup")).payload(b"warmup"), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)?;
     let (mut copied, mut started) = (0u64, None);
+    let (mut t_poll, mut t_send, mut t_commit, mut polls) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u64);
     while copied < total {
-        let messages = consumer.poll(200).await;
+        let t = Instant::now();
+        let messages = consumer.poll(2048, 200).await;
+        t_poll += t.elapsed();
+        polls += 1;
         if messages.is_empty() {
             continue;
         }
@@ -265,16 +315,29 @@ async fn native_rocketmq_to_kafka(hub: &Hub, from: &str, to: &str, total: u64) -
                     }
                 }
             }
-            let e = offsets.entry((ext.topic().to_string(), ext.broker_name().to_string(), ext.queue_id())).or_insert(0);
+            let e = offsets
+                .entry((
+                    ext.topic().to_string(),
+                    ext.broker_name().to_string(),
+                    ext.queue_id(),
+                ))
+                .or_insert(0);
             *e = (*e).max(ext.queue_offset() + 1);
         }
+        let t = Instant::now();
         for d in deliveries {
             d.await?.map_err(|(e, _)| e)?;
         }
+        t_send += t.elapsed();
+        let t = Instant::now();
         consumer.commit(offsets).await;
+        t_commit += t.elapsed();
         copied += messages.len() as u64;
     }
     let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
+    if std::env::var("FERRY_BENCH_PROFILE").is_ok() {
+        println!("native r2k: {polls} polls, poll {t_poll:?}, kafka acks {t_send:?}, commits {t_commit:?}");
+    }
     producer.flush(Duration::from_secs(10))?;
     Ok(elapsed)
 }
@@ -293,7 +356,10 @@ impl FerryWorker {
         let conf = dir.join("connect.conf");
         std::fs::write(
             &conf,
-            format!("workerId=bench-{stamp}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={NAMESRV}\npluginPaths={plugins}\n", dir.join("store").display()),
+            format!(
+                "workerId=bench-{stamp}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={NAMESRV}\npluginPaths={plugins}\n",
+                dir.join("store").display()
+            ),
         )?;
         let exe = std::env::current_exe()?.with_file_name("ferry");
         let mut child = Command::new(exe)
@@ -304,7 +370,9 @@ impl FerryWorker {
             .spawn()?;
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = loop {
-            let line = lines.next().ok_or_else(|| anyhow::anyhow!("worker exited"))??;
+            let line = lines
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("worker exited"))??;
             if let Some(at) = line.find("http://") {
                 break line[at + 7..].trim().to_string();
             }
@@ -314,7 +382,11 @@ impl FerryWorker {
 
     fn http(&self, method: &str, path: &str, body: &str) -> anyhow::Result<serde_json::Value> {
         let mut s = std::net::TcpStream::connect(&self.addr)?;
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
         let mut raw = String::new();
         s.read_to_string(&mut raw)?;
         let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
@@ -322,13 +394,25 @@ impl FerryWorker {
     }
 
     /// Creates a connector and times it from its first delivered record to `total`.
-    fn measure(&self, name: &str, config: serde_json::Value, total: u64) -> anyhow::Result<Duration> {
-        self.http("POST", "/connectors", &serde_json::json!({"name": name, "config": config}).to_string())?;
+    fn measure(
+        &self,
+        name: &str,
+        config: serde_json::Value,
+        total: u64,
+    ) -> anyhow::Result<Duration> {
+        self.http(
+            "POST",
+            "/connectors",
+            &serde_json::json!({"name": name, "config": config}).to_string(),
+        )?;
         let deadline = Instant::now() + Duration::from_secs(600);
         let mut started = None;
         loop {
             let status = self.http("GET", &format!("/connectors/{name}/status"), "")?;
-            let delivered: u64 = status["tasks"].as_array().map(|t| t.iter().filter_map(|t| t["delivered"].as_u64()).sum()).unwrap_or(0);
+            let delivered: u64 = status["tasks"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|t| t["delivered"].as_u64()).sum())
+                .unwrap_or(0);
             if delivered > 0 && started.is_none() {
                 started = Some((Instant::now(), delivered));
             }
@@ -346,7 +430,11 @@ impl FerryWorker {
     fn rss_mib(&self) -> f64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
             .map(|kb| kb / 1024.0)
             .unwrap_or(0.0)
     }

@@ -173,7 +173,11 @@ impl Hub {
     }
 
     /// [`Self::send_batch`] with an owned queue, for futures that outlive the caller's borrow.
-    pub async fn send_batch_owned(&self, queue: MessageQueue, messages: Vec<MqMessage>) -> Result<(), HubError> {
+    pub async fn send_batch_owned(
+        &self,
+        queue: MessageQueue,
+        messages: Vec<MqMessage>,
+    ) -> Result<(), HubError> {
         self.send_batch(&queue, messages).await
     }
 
@@ -229,9 +233,19 @@ pub struct SinkConsumer {
 }
 
 impl SinkConsumer {
-    /// Waits up to `timeout_ms` for messages.
-    pub async fn poll(&self, timeout_ms: u64) -> Vec<MessageExt> {
-        self.consumer.poll_with_timeout(timeout_ms).await
+    /// Waits up to `timeout_ms` for messages, then takes what else is already fetched, up to
+    /// `max`. (One client poll returns one pull, 32 messages here; a sink acknowledges a batch
+    /// per call, so bigger batches mean fewer round trips to the destination.)
+    pub async fn poll(&self, max: usize, timeout_ms: u64) -> Vec<MessageExt> {
+        let mut messages = self.consumer.poll_with_timeout(timeout_ms).await;
+        while !messages.is_empty() && messages.len() < max {
+            let more = self.consumer.poll_with_timeout(1).await;
+            if more.is_empty() {
+                break;
+            }
+            messages.extend(more);
+        }
+        messages
     }
 
     /// Commits `next offset` per queue to the broker.

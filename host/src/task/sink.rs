@@ -16,6 +16,8 @@ use crate::wasm::{GuestFault, SinkGuest};
 
 /// How long one RocketMQ poll waits for messages.
 const POLL_TIMEOUT_MS: u64 = 200;
+/// The most records handed to one `put()`.
+const MAX_PUT_RECORDS: usize = 2048;
 
 /// Records taken from RocketMQ but not yet acknowledged by the guest.
 struct Pending {
@@ -132,7 +134,7 @@ async fn connect(
 
 /// Polls RocketMQ once and groups what came by (topic, queue), keeping queue order.
 async fn take(consumer: &SinkConsumer) -> Option<Pending> {
-    let messages = consumer.poll(POLL_TIMEOUT_MS).await;
+    let messages = consumer.poll(MAX_PUT_RECORDS, POLL_TIMEOUT_MS).await;
     if messages.is_empty() {
         return None;
     }
