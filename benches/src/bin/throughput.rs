@@ -281,11 +281,15 @@ async fn native_rocketmq_to_kafka(
         .create()?;
     // Get the idempotent producer's id before timing (it can take 500 ms on first use).
     producer
-        .send(FutureRecord::<[u8], [u8]>::to(&format!("{to}-warmup")).payload(b"warmup"), Duration::from_secs(10))
+        .send(
+            FutureRecord::<[u8], [u8]>::to(&format!("{to}-warmup")).payload(b"warmup"),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| e)?;
     let (mut copied, mut started) = (0u64, None);
-    let (mut t_poll, mut t_send, mut t_commit, mut polls) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u64);
+    let (mut t_poll, mut t_send, mut t_commit, mut polls) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u64);
     while copied < total {
         let t = Instant::now();
         let messages = consumer.poll(2048, 200).await;
@@ -336,7 +340,9 @@ async fn native_rocketmq_to_kafka(
     }
     let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
     if std::env::var("FERRY_BENCH_PROFILE").is_ok() {
-        println!("native r2k: {polls} polls, poll {t_poll:?}, kafka acks {t_send:?}, commits {t_commit:?}");
+        println!(
+            "native r2k: {polls} polls, poll {t_poll:?}, kafka acks {t_send:?}, commits {t_commit:?}"
+        );
     }
     producer.flush(Duration::from_secs(10))?;
     Ok(elapsed)
