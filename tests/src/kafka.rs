@@ -165,8 +165,8 @@ pub fn read_until_on(
         }
         let until = Instant::now() + Duration::from_millis(500);
         while Instant::now() < until {
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => records.push(Record {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                records.push(Record {
                     partition: m.partition(),
                     offset: m.offset(),
                     key: m.key().map(<[u8]>::to_vec),
@@ -185,8 +185,7 @@ pub fn read_until_on(
                         })
                         .unwrap_or_default(),
                     timestamp: m.timestamp().to_millis(),
-                }),
-                Some(Err(_)) | None => {}
+                });
             }
         }
     }

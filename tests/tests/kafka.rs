@@ -13,22 +13,13 @@ use serde_json::{Value, json};
 
 const SESSION: &str = "6000";
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Creates a connector through the seed's GET route.
 fn seed_create(worker: &Worker, name: &str, config: &Value) {
     let (code, body) = worker.request(
         "GET",
         &format!(
             "/connectors/create/{name}?config={}",
-            encode(&config.to_string())
+            ferry_tests::url_encode(&config.to_string())
         ),
         None,
     );

@@ -3,15 +3,6 @@
 use ferry_tests::{Worker, unique};
 use serde_json::json;
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn errors_are_json_with_the_right_status() {
     let worker = Worker::start(&["datagen", "file-sink"]);
@@ -85,7 +76,7 @@ fn errors_are_json_with_the_right_status() {
     let config = json!({"connector-class": "DatagenSourceConnector", "datagen.topic": topic, "datagen.rate": "10", "tasks.num": "1"});
     let path = format!(
         "/connectors/create/seedgen?config={}",
-        encode(&config.to_string())
+        ferry_tests::url_encode(&config.to_string())
     );
     let (code, body) = worker.request("GET", &path, None);
     assert_eq!(code, 200, "{body}");
@@ -115,7 +106,7 @@ fn errors_are_json_with_the_right_status() {
     // The seed's partial update keeps other keys.
     let path = format!(
         "/connectors/update/seedgen?config={}",
-        encode(&json!({"datagen.rate": "20"}).to_string())
+        ferry_tests::url_encode(&json!({"datagen.rate": "20"}).to_string())
     );
     let (code, body) = worker.request("GET", &path, None);
     assert_eq!(code, 200, "{body}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -168,7 +168,7 @@ impl ConsumerContext for AssignFromZero {
     }
 }
 
-fn to_message(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+fn to_message(m: &impl rdkafka::message::Message) -> Message {
     Message {
         offset: m.offset(),
         key: m.key().map(<[u8]>::to_vec),
@@ -191,7 +191,7 @@ fn to_message(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
 }
 
 /// Appends `m` to the batch of its topic and partition.
-fn push(batches: &mut Vec<RecordBatch>, m: &rdkafka::message::BorrowedMessage<'_>) {
+fn push(batches: &mut Vec<RecordBatch>, m: &impl rdkafka::message::Message) {
     let (topic, partition) = (m.topic(), m.partition());
     match batches
         .iter_mut()
@@ -269,29 +269,7 @@ impl HostConsumer for TaskState {
             None => return Ok(batches),
             Some(Err(e)) => return Err(kafka_err(e)),
             Some(Ok(m)) => {
-                batches.push(RecordBatch {
-                    topic: m.topic().to_string(),
-                    partition: m.partition(),
-                    messages: vec![Message {
-                        offset: m.offset(),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                        headers: m
-                            .headers()
-                            .map(|h| {
-                                h.iter()
-                                    .map(|h| {
-                                        (
-                                            h.key.to_string(),
-                                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                                        )
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        timestamp_ms: m.timestamp().to_millis().unwrap_or(-1),
-                    }],
-                });
+                push(&mut batches, &m);
                 count += 1;
             }
         }
