@@ -2,8 +2,9 @@
 //! `connector-consumer-group-<connector>` and commits RocketMQ offsets after `put()` returned,
 //! which happens only once Kafka acknowledged every record (idempotent producer).
 //!
-//! Records that came from Kafka (header `ferry.origin` = `kafka`) are not copied back; every
-//! copied record gets `ferry.origin` = `rocketmq`.
+//! A record that kafka-source copied from Kafka topic `K` carries `ferry.origin` = `kafka:K`; it
+//! is not copied back into `K` (no loops when a topic is synced both ways). Every copied record
+//! gets `ferry.origin` = `rocketmq:<its RocketMQ topic>`.
 
 use ferry_sdk::kafka::Producer;
 use ferry_sdk::{
@@ -65,19 +66,22 @@ impl SinkTask for KafkaSinkTask {
     fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {
         let mut out = Vec::with_capacity(batches.len());
         for mut batch in batches {
+            let target = self.mapper.map(&batch.topic);
+            let echo = format!("kafka:{target}");
             batch.messages.retain(|m| {
                 !m.headers
                     .iter()
-                    .any(|(k, v)| k == ORIGIN_HEADER && v.starts_with(b"kafka"))
+                    .any(|(k, v)| k == ORIGIN_HEADER && v == echo.as_bytes())
             });
             if batch.messages.is_empty() {
                 continue;
             }
+            let origin = format!("rocketmq:{}", batch.topic).into_bytes();
             for m in &mut batch.messages {
                 m.headers.retain(|(k, _)| k != ORIGIN_HEADER);
-                m.headers.push((ORIGIN_HEADER.into(), b"rocketmq".to_vec()));
+                m.headers.push((ORIGIN_HEADER.into(), origin.clone()));
             }
-            batch.topic = self.mapper.map(&batch.topic);
+            batch.topic = target;
             out.push(batch);
         }
         if out.is_empty() {

@@ -2,8 +2,9 @@
 //! `connector-consumer-group-<connector>` (so Kafka spreads partitions over the tasks), and
 //! commits Kafka offsets only when the host says RocketMQ acknowledged the records.
 //!
-//! Records that came from RocketMQ (header `ferry.origin` = `rocketmq`) are not copied back;
-//! every copied record gets `ferry.origin` = `kafka`.
+//! A record that kafka-sink copied from RocketMQ topic `R` carries `ferry.origin` =
+//! `rocketmq:R`; it is not copied back into `R` (no loops when a topic is synced both ways).
+//! Every copied record gets `ferry.origin` = `kafka:<its Kafka topic>`.
 
 use std::collections::HashMap;
 
@@ -100,18 +101,21 @@ impl SourceTask for KafkaSourceTask {
             .map_err(Error::Retriable)?;
         let mut out = Vec::with_capacity(batches.len());
         for mut batch in batches {
+            let target = self.mapper.map(&batch.topic);
+            let echo = format!("rocketmq:{target}");
             batch.messages.retain(|m| {
                 !m.headers
                     .iter()
-                    .any(|(k, v)| k == ORIGIN_HEADER && v.starts_with(b"rocketmq"))
+                    .any(|(k, v)| k == ORIGIN_HEADER && v == echo.as_bytes())
             });
             if batch.messages.is_empty() {
                 continue;
             }
+            let origin = format!("kafka:{}", batch.topic).into_bytes();
             for m in &mut batch.messages {
-                m.headers.push((ORIGIN_HEADER.into(), b"kafka".to_vec()));
+                m.headers.retain(|(k, _)| k != ORIGIN_HEADER);
+                m.headers.push((ORIGIN_HEADER.into(), origin.clone()));
             }
-            let target = self.mapper.map(&batch.topic);
             self.origins
                 .entry(target.clone())
                 .or_insert_with(|| batch.topic.clone());
