@@ -240,14 +240,14 @@ async fn native_kafka_to_rocketmq(
                     partition: *partition,
                     messages: chunk.to_vec(),
                 };
-                let queue = queues[*partition as usize % queues.len()].clone();
-                sends.push(hub.send_batch_owned(
-                    queue,
-                    ferry::rocketmq::to_mq_messages(&batch, to, "native"),
-                ));
+                let queue = &queues[*partition as usize % queues.len()];
+                sends.push((queue, ferry::rocketmq::to_mq_messages(&batch, to, "native")));
             }
         }
-        for r in futures::future::join_all(sends).await {
+        let acks = sends
+            .into_iter()
+            .map(|(queue, messages)| hub.send_batch(queue, messages));
+        for r in futures::future::join_all(acks).await {
             r?;
         }
         copied += polled as u64;

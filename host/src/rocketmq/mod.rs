@@ -172,15 +172,6 @@ impl Hub {
         }
     }
 
-    /// [`Self::send_batch`] with an owned queue, for futures that outlive the caller's borrow.
-    pub async fn send_batch_owned(
-        &self,
-        queue: MessageQueue,
-        messages: Vec<MqMessage>,
-    ) -> Result<(), HubError> {
-        self.send_batch(&queue, messages).await
-    }
-
     /// Starts a consumer in `group` subscribed to `topics`, with auto-commit off: offsets are
     /// committed by the sink loop only after `put()` succeeded.
     pub async fn consumer(

@@ -2,7 +2,7 @@
 //! ([`SourceGuest`], [`SinkGuest`]). Every call goes through [`Guarded`], which arms the epoch
 //! deadline before the call and turns a trap into a [`GuestFault`] that says what happened.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::component::{Component, ResourceAny};
 use wasmtime::{Store, UpdateDeadline};
@@ -390,6 +390,3 @@ impl SinkGuest {
         self.guard.finish("put", r)?.map_err(returned)
     }
 }
-
-/// How long a guest call may take by default (`task.call.timeout.ms`).
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
