@@ -343,6 +343,25 @@ impl TopicMapper {
 /// The header that marks where a copied record came from, so it is never copied back.
 pub const ORIGIN_HEADER: &str = "ferry.origin";
 
+/// Loop prevention for a copy from system `from` (e.g. `kafka`) to system `to`: drops the
+/// records of `batch` that were copied out of `to`'s topic `target` (they carry
+/// `ferry.origin` = `<to>:<target>`), and marks the others `<from>:<batch topic>`. Returns false
+/// when nothing is left to copy.
+pub fn mark_origin(batch: &mut RecordBatch, from: &str, to: &str, target: &str) -> bool {
+    let echo = format!("{to}:{target}");
+    batch.messages.retain(|m| {
+        !m.headers
+            .iter()
+            .any(|(k, v)| k == ORIGIN_HEADER && v == echo.as_bytes())
+    });
+    let origin = format!("{from}:{}", batch.topic).into_bytes();
+    for m in &mut batch.messages {
+        m.headers.retain(|(k, _)| k != ORIGIN_HEADER);
+        m.headers.push((ORIGIN_HEADER.into(), origin.clone()));
+    }
+    !batch.messages.is_empty()
+}
+
 /// Splits a comma list config value.
 pub fn list(config: &[(String, String)], key: &str) -> Vec<String> {
     get(config, key)

@@ -8,8 +8,7 @@
 
 use ferry_sdk::kafka::Producer;
 use ferry_sdk::{
-    Config, ConnectorInfo, Error, ORIGIN_HEADER, RecordBatch, SinkConnector, SinkTask, TopicMapper,
-    config_key,
+    Config, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask, TopicMapper, config_key,
 };
 
 struct KafkaSink;
@@ -67,19 +66,8 @@ impl SinkTask for KafkaSinkTask {
         let mut out = Vec::with_capacity(batches.len());
         for mut batch in batches {
             let target = self.mapper.map(&batch.topic);
-            let echo = format!("kafka:{target}");
-            batch.messages.retain(|m| {
-                !m.headers
-                    .iter()
-                    .any(|(k, v)| k == ORIGIN_HEADER && v == echo.as_bytes())
-            });
-            if batch.messages.is_empty() {
+            if !ferry_sdk::mark_origin(&mut batch, "rocketmq", "kafka", &target) {
                 continue;
-            }
-            let origin = format!("rocketmq:{}", batch.topic).into_bytes();
-            for m in &mut batch.messages {
-                m.headers.retain(|(k, _)| k != ORIGIN_HEADER);
-                m.headers.push((ORIGIN_HEADER.into(), origin.clone()));
             }
             batch.topic = target;
             out.push(batch);

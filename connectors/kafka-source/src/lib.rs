@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use ferry_sdk::kafka::{Consumer, PartitionOffset};
 use ferry_sdk::{
-    Config, ConnectorInfo, Error, ORIGIN_HEADER, Position, RecordBatch, SourceConnector,
-    SourceTask, TopicMapper, config_key, get, get_parsed, list,
+    Config, ConnectorInfo, Error, Position, RecordBatch, SourceConnector, SourceTask, TopicMapper,
+    config_key, get, get_parsed, list,
 };
 
 struct KafkaSource;
@@ -102,19 +102,8 @@ impl SourceTask for KafkaSourceTask {
         let mut out = Vec::with_capacity(batches.len());
         for mut batch in batches {
             let target = self.mapper.map(&batch.topic);
-            let echo = format!("rocketmq:{target}");
-            batch.messages.retain(|m| {
-                !m.headers
-                    .iter()
-                    .any(|(k, v)| k == ORIGIN_HEADER && v == echo.as_bytes())
-            });
-            if batch.messages.is_empty() {
+            if !ferry_sdk::mark_origin(&mut batch, "kafka", "rocketmq", &target) {
                 continue;
-            }
-            let origin = format!("kafka:{}", batch.topic).into_bytes();
-            for m in &mut batch.messages {
-                m.headers.retain(|(k, _)| k != ORIGIN_HEADER);
-                m.headers.push((ORIGIN_HEADER.into(), origin.clone()));
             }
             self.origins
                 .entry(target.clone())
