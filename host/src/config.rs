@@ -209,6 +209,9 @@ pub const MEMORY_MAX: &str = "task.memory.max.bytes";
 pub const CALL_TIMEOUT: &str = "task.call.timeout.ms";
 /// The one directory the host grants a task.
 pub const FILE_DIR: &str = "file.dir";
+/// How long (ms) a task may keep failing to reach its source or destination before it gives up
+/// and shows `FAILED`; `-1` (the default) retries forever. Kafka Connect's key and meaning.
+pub const RETRY_TIMEOUT: &str = "errors.retry.timeout";
 
 /// A connector config value that cannot be used (answered with 400).
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +238,8 @@ pub struct HostSettings {
     pub file_dir: Option<PathBuf>,
     /// `kafka.bootstrap.server` and `kafka.client.*`.
     pub kafka: crate::wasm::caps::kafka::KafkaGrant,
+    /// `errors.retry.timeout`; `None` retries forever.
+    pub retry_timeout: Option<Duration>,
 }
 
 impl HostSettings {
@@ -296,6 +301,10 @@ impl HostSettings {
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
             kafka: crate::wasm::caps::kafka::KafkaGrant::from_config(config),
+            retry_timeout: match number(config, RETRY_TIMEOUT, -1i64, -1, 31_536_000_000)? {
+                -1 => None,
+                ms => Some(Duration::from_millis(ms as u64)),
+            },
         })
     }
 }
@@ -350,5 +359,11 @@ mod tests {
         assert_eq!(settings.tasks, 3);
         assert_eq!(settings.rocketmq_topics, vec!["a", "b"]);
         assert_eq!(settings.memory_max, 64 << 20);
+        assert_eq!(settings.retry_timeout, None);
+        config.insert(RETRY_TIMEOUT.into(), "1500".into());
+        let settings = HostSettings::from_config(&config).unwrap();
+        assert_eq!(settings.retry_timeout, Some(Duration::from_millis(1500)));
+        config.insert(RETRY_TIMEOUT.into(), "-2".into());
+        assert_eq!(HostSettings::from_config(&config).unwrap_err().key, RETRY_TIMEOUT);
     }
 }

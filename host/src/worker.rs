@@ -267,6 +267,12 @@ impl Worker {
         self.put_config(name, config).await.map(|_| ())
     }
 
+    /// Stops a connector's tasks and starts them again on the same config.
+    pub async fn restart(&self, name: &str) -> Result<(), WorkerError> {
+        let config = self.config(name).await?;
+        self.put_config(name, config).await.map(|_| ())
+    }
+
     /// Stops and forgets a connector.
     pub async fn delete(&self, name: &str) -> Result<(), WorkerError> {
         let mut connectors = self.connectors.lock().await;

@@ -348,3 +348,59 @@ fn round_trip_kafka_rocketmq_kafka_keeps_key_value_headers_timestamp() {
         "round trip: {total} records came back with the same key, value, headers and timestamp"
     );
 }
+
+#[test]
+fn more_tasks_than_partitions_leave_the_extra_tasks_idle() {
+    let worker = Worker::start(&["kafka-source", "file-sink"]);
+    let topic = unique("idle");
+    kafka::create_topic(&topic, 2);
+    let total = 2_000u64;
+    kafka::produce(
+        &topic,
+        (0..total).map(|i| Outgoing {
+            key: format!("key-{}", i % 13).into_bytes(),
+            value: format!("{i} idle-test").into_bytes(),
+            headers: vec![],
+            timestamp: 1_620_000_000_000 + i as i64,
+        }),
+    );
+    let source = unique("src");
+    worker.create(
+        &source,
+        json!({"connector-class": "kafka-source", "kafka.topics": topic, "kafka.bootstrap.server": kafka::bootstrap(),
+               "tasks.num": "4", "kafka.client.session.timeout.ms": SESSION}),
+    );
+    let out = temp_dir("idle-out");
+    worker.create(
+        &unique("view"),
+        json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}),
+    );
+    // Two partitions over four tasks: two own one partition each, two own none and say so.
+    let tasks = wait_for("two tasks idle, two reading", Duration::from_secs(90), || {
+        let status = worker.status(&source);
+        let tasks = status["tasks"].as_array()?.clone();
+        let idle = tasks.iter().filter(|t| t["state"] == "IDLE").count();
+        let reading = tasks
+            .iter()
+            .filter(|t| t["state"] == "RUNNING" && t["kafka_partitions"] == 1)
+            .count();
+        (idle == 2 && reading == 2).then_some(tasks)
+    });
+    for t in tasks.iter().filter(|t| t["state"] == "IDLE") {
+        assert_eq!(t["kafka_partitions"], 0, "{t}");
+        assert!(
+            t["idle_reason"].as_str().unwrap_or_default().contains("no partitions"),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        worker.status(&source)["connector"]["state"],
+        "RUNNING",
+        "idle tasks are not a failure"
+    );
+    wait_for("every record in RocketMQ", Duration::from_secs(120), || {
+        (ferry_tests::sink_counts(&out).len() as u64 >= total).then_some(())
+    });
+    let dups = ferry_tests::assert_complete(&ferry_tests::sink_counts(&out), total);
+    println!("4 tasks on 2 partitions: 2 idle, {total} records delivered, {dups} duplicates");
+}

@@ -89,3 +89,13 @@ pub async fn delete(
     worker.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `POST /connectors/{name}/restart`: restarts every task (e.g. after one gave up retrying).
+/// Tasks resume from the last acknowledged record.
+pub async fn restart(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    worker.restart(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -35,6 +35,7 @@ pub fn router(worker: Arc<Worker>) -> Router {
             put(connectors::put_config).get(connectors::get_config),
         )
         .route("/connectors/{name}/status", get(connectors::status))
+        .route("/connectors/{name}/restart", post(connectors::restart))
         .route("/connector-plugins", get(plugins::list))
         .route("/plugins/reload", post(plugins::reload))
         // The seed's routes, unchanged.

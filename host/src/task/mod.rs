@@ -36,13 +36,14 @@ pub struct TaskSpec {
 }
 
 impl TaskSpec {
-    /// The sandbox limits of this task.
-    pub fn limits(&self) -> GuestLimits {
+    /// The sandbox limits of this task; its Kafka consumer reports to `status`.
+    pub fn limits(&self, status: &StatusCell) -> GuestLimits {
         GuestLimits {
             memory_max: self.settings.memory_max,
             call_timeout: self.settings.call_timeout,
             preopen_dir: self.settings.file_dir.clone(),
             kafka: self.settings.kafka.clone(),
+            assigned: status.partitions(),
         }
     }
 }
@@ -68,18 +69,20 @@ pub struct TaskHandle {
     pub join: tokio::task::JoinHandle<()>,
 }
 
-/// Starts a task loop of the right kind.
+/// Starts a task loop of the right kind. The loop runs under a child of `stop` that the task
+/// itself cancels when it gives up retrying (`errors.retry.timeout`).
 pub fn spawn(spec: TaskSpec, deps: TaskDeps) -> TaskHandle {
-    let status = StatusCell::default();
     let stop = CancellationToken::new();
+    let run = stop.child_token();
+    let status = StatusCell::new(spec.settings.retry_timeout, run.clone());
     let span = tracing::info_span!("task", connector = %spec.ids.connector, task = spec.ids.task);
     let join = match spec.plugin.kind {
         PluginKind::Source => tokio::spawn(tracing::Instrument::instrument(
-            source::run(spec, deps, status.clone(), stop.clone()),
+            source::run(spec, deps, status.clone(), run),
             span,
         )),
         PluginKind::Sink => tokio::spawn(tracing::Instrument::instrument(
-            sink::run(spec, deps, status.clone(), stop.clone()),
+            sink::run(spec, deps, status.clone(), run),
             span,
         )),
     };

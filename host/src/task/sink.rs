@@ -35,11 +35,11 @@ pub fn consumer_group(connector: &str) -> String {
 /// Runs a sink task until `stop` is cancelled.
 pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: CancellationToken) {
     let Some(consumer) = connect(&spec, &deps, &status, &stop).await else {
-        status.set_state(TaskLifecycle::Stopped);
+        status.stopped();
         return;
     };
     let mut plugin_rx = deps.registry.follow(&spec.plugin);
-    let limits = spec.limits();
+    let limits = spec.limits(&status);
     let runtime = deps.registry.runtime().clone();
     let mut restarts = Backoff::for_restarts();
     let mut retries = Backoff::for_retries();
@@ -97,11 +97,12 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     retries.reset();
                 }
                 Err(GuestFault::Retriable(reason)) => {
-                    status.retrying("retriable", reason);
+                    let delay = retries.next_delay();
+                    status.retrying("retriable", reason, retries.failing_for());
                     pending.push_front(batch);
                     tokio::select! {
                         _ = stop.cancelled() => {}
-                        _ = tokio::time::sleep(retries.next_delay()) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
                 }
                 Err(fault) => {
@@ -112,7 +113,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
         }
     }
-    status.set_state(TaskLifecycle::Stopped);
+    status.stopped();
     // The client's consumer shutdown takes 10-17 s; do not hold the caller up.
     tokio::spawn(consumer.shutdown());
 }
@@ -125,7 +126,11 @@ async fn connect(
     stop: &CancellationToken,
 ) -> Option<SinkConsumer> {
     let group = consumer_group(&spec.ids.connector);
-    let instance = format!("{}-{}", spec.ids.connector, spec.ids.task);
+    // A fresh instance name per start: a restarted task must not wait for the previous
+    // consumer's shutdown (10-17 s), during which the client refuses the group on that instance.
+    static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let instance = format!("{}-{}-{start}", spec.ids.connector, spec.ids.task);
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     loop {
         match deps
@@ -134,11 +139,14 @@ async fn connect(
             .await
         {
             Ok(c) => return Some(c),
-            Err(e) => status.retrying("rocketmq", e.to_string()),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            Err(e) => {
+                let delay = backoff.next_delay();
+                status.retrying("rocketmq", e.to_string(), backoff.failing_for());
+                tokio::select! {
+                    _ = stop.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
         }
     }
 }

@@ -44,7 +44,7 @@ impl Delivery {
 /// Runs a source task until `stop` is cancelled.
 pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: CancellationToken) {
     let mut plugin_rx = deps.registry.follow(&spec.plugin);
-    let limits = spec.limits();
+    let limits = spec.limits(&status);
     let runtime = deps.registry.runtime().clone();
     let mut restarts = Backoff::for_restarts();
     let mut retries = Backoff::for_retries();
@@ -98,6 +98,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
             match guest.poll().await {
                 Ok(batches) if batches.iter().all(|b| b.messages.is_empty()) => {
+                    retries.reset();
                     if in_flight.is_empty() {
                         tokio::select! {
                             _ = stop.cancelled() => {}
@@ -125,10 +126,11 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Err(GuestFault::Retriable(reason)) => {
                     // The source is briefly unavailable (e.g. Kafka down): keep the guest, wait.
-                    status.retrying("retriable", reason);
+                    let delay = retries.next_delay();
+                    status.retrying("retriable", reason, retries.failing_for());
                     tokio::select! {
                         _ = stop.cancelled() => {}
-                        _ = tokio::time::sleep(retries.next_delay()) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
                 }
                 Err(fault) => {
@@ -140,7 +142,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
         }
     }
-    status.set_state(TaskLifecycle::Stopped);
+    status.stopped();
 }
 
 /// Waits until the oldest delivery finished (or the task is stopped).
@@ -230,10 +232,11 @@ async fn deliver(
                     break;
                 }
                 Err(e) => {
-                    status.retrying("rocketmq", e.to_string());
+                    let delay = backoff.next_delay();
+                    status.retrying("rocketmq", e.to_string(), backoff.failing_for());
                     tokio::select! {
                         _ = stop.cancelled() => return None,
-                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
                 }
             }

@@ -1,10 +1,15 @@
-//! What the status API shows about a task.
+//! What the status API shows about a task, and the task's retry limit
+//! (`errors.retry.timeout`): a task that keeps failing to reach its source or destination for
+//! longer than that gives up, shows `FAILED`, and stops without committing anything unacknowledged.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::wasm::GuestFault;
+use crate::wasm::caps::kafka::AssignedPartitions;
 
 /// A task's lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -14,7 +19,10 @@ pub enum TaskLifecycle {
     Starting,
     /// Moving records.
     Running,
-    /// The guest faulted; it restarts after a backoff.
+    /// Running, but its Kafka consumer was given no partitions (more tasks than partitions):
+    /// it takes over when the group rebalances.
+    Idle,
+    /// The guest faulted (it restarts after a backoff), or the task gave up retrying.
     Failed,
     /// Stopped on request.
     Stopped,
@@ -24,7 +32,7 @@ pub enum TaskLifecycle {
 #[derive(Clone, Debug, Serialize)]
 pub struct TaskError {
     /// `panic`, `out-of-memory`, `timeout`, `trap`, `fatal`, `invalid-config`, `retriable`,
-    /// `rocketmq`.
+    /// `rocketmq`, `retry-timeout`.
     pub kind: String,
     /// The full reason.
     pub message: String,
@@ -37,6 +45,12 @@ pub struct TaskError {
 pub struct TaskStatus {
     /// Lifecycle state.
     pub state: TaskLifecycle,
+    /// Why the task is `IDLE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_reason: Option<String>,
+    /// Partitions its Kafka consumer owns, once the group assigned them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_partitions: Option<u32>,
     /// The last error, kept after a restart so the cause stays visible.
     pub error: Option<TaskError>,
     /// Restarts since the last success.
@@ -51,6 +65,8 @@ impl Default for TaskStatus {
     fn default() -> Self {
         TaskStatus {
             state: TaskLifecycle::Starting,
+            idle_reason: None,
+            kafka_partitions: None,
             error: None,
             restarts: 0,
             delivered: 0,
@@ -59,9 +75,17 @@ impl Default for TaskStatus {
     }
 }
 
+struct Shared {
+    status: Mutex<TaskStatus>,
+    partitions: AssignedPartitions,
+    retry_limit: Option<Duration>,
+    /// Cancelled when the task gives up retrying; the task loop runs under it.
+    give_up: CancellationToken,
+}
+
 /// A task's status, shared between its loop and the REST API.
-#[derive(Clone, Default)]
-pub struct StatusCell(Arc<Mutex<TaskStatus>>);
+#[derive(Clone)]
+pub struct StatusCell(Arc<Shared>);
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -70,20 +94,64 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+impl Default for StatusCell {
+    fn default() -> Self {
+        StatusCell::new(None, CancellationToken::new())
+    }
+}
+
 impl StatusCell {
+    /// A status for a task that gives up after failing for `retry_limit` (never with `None`)
+    /// by cancelling `give_up`.
+    pub fn new(retry_limit: Option<Duration>, give_up: CancellationToken) -> Self {
+        StatusCell(Arc::new(Shared {
+            status: Mutex::new(TaskStatus::default()),
+            partitions: AssignedPartitions::default(),
+            retry_limit,
+            give_up,
+        }))
+    }
+
+    /// Where the task's Kafka consumer reports its assignment.
+    pub fn partitions(&self) -> AssignedPartitions {
+        self.0.partitions.clone()
+    }
+
     /// A copy of the current status.
     pub fn get(&self) -> TaskStatus {
-        self.0.lock().unwrap().clone()
+        let mut s = self.0.status.lock().unwrap().clone();
+        s.kafka_partitions = self.0.partitions.get();
+        if s.state == TaskLifecycle::Running && s.kafka_partitions == Some(0) {
+            s.state = TaskLifecycle::Idle;
+            s.idle_reason = Some(
+                "the Kafka consumer group gave this task no partitions (tasks.num is larger than \
+                 the partition count); it takes over partitions when the group rebalances"
+                    .into(),
+            );
+        }
+        s
     }
 
     /// Sets the lifecycle state.
     pub fn set_state(&self, state: TaskLifecycle) {
-        self.0.lock().unwrap().state = state;
+        self.0.status.lock().unwrap().state = state;
+    }
+
+    /// The task loop ended: `STOPPED`, unless it gave up retrying (then it stays `FAILED`).
+    pub fn stopped(&self) {
+        if !self.gave_up() {
+            self.set_state(TaskLifecycle::Stopped);
+        }
+    }
+
+    /// The task exceeded its retry limit.
+    pub fn gave_up(&self) -> bool {
+        self.0.give_up.is_cancelled() && self.0.retry_limit.is_some()
     }
 
     /// The guest runs `version`.
     pub fn running(&self, version: &str) {
-        let mut s = self.0.lock().unwrap();
+        let mut s = self.0.status.lock().unwrap();
         s.state = TaskLifecycle::Running;
         s.plugin_version = version.chars().take(12).collect();
     }
@@ -91,7 +159,7 @@ impl StatusCell {
     /// The guest faulted; `restarts` is the backoff attempt.
     pub fn failed(&self, fault: &GuestFault, restarts: u32) {
         tracing::warn!(kind = fault.kind(), restarts, "task failed: {fault}");
-        let mut s = self.0.lock().unwrap();
+        let mut s = self.0.status.lock().unwrap();
         s.state = TaskLifecycle::Failed;
         s.restarts = restarts;
         s.error = Some(TaskError {
@@ -101,18 +169,90 @@ impl StatusCell {
         });
     }
 
-    /// A transient error (a destination is down); the task keeps retrying.
-    pub fn retrying(&self, kind: &str, message: String) {
-        tracing::warn!(kind, "retrying: {message}");
-        self.0.lock().unwrap().error = Some(TaskError {
-            kind: kind.into(),
-            message,
-            at_ms: now_ms(),
-        });
+    /// A transient error (a source or destination is down) that has lasted `failing_for`; the
+    /// task keeps retrying unless that exceeds the retry limit, in which case it gives up.
+    pub fn retrying(&self, kind: &str, message: String, failing_for: Duration) {
+        let mut s = self.0.status.lock().unwrap();
+        match self.0.retry_limit {
+            Some(limit) if failing_for >= limit && !self.0.give_up.is_cancelled() => {
+                tracing::error!(
+                    kind,
+                    "giving up after {failing_for:?} of failures (errors.retry.timeout): {message}"
+                );
+                s.state = TaskLifecycle::Failed;
+                s.error = Some(TaskError {
+                    kind: "retry-timeout".into(),
+                    message: format!(
+                        "gave up after {} ms of failures, errors.retry.timeout is {} ms; \
+                         nothing after the last acknowledged record was committed; last error \
+                         ({kind}): {message}",
+                        failing_for.as_millis(),
+                        limit.as_millis()
+                    ),
+                    at_ms: now_ms(),
+                });
+                self.0.give_up.cancel();
+            }
+            _ if self.0.give_up.is_cancelled() => {}
+            _ => {
+                tracing::warn!(kind, "retrying: {message}");
+                s.error = Some(TaskError {
+                    kind: kind.into(),
+                    message,
+                    at_ms: now_ms(),
+                });
+            }
+        }
     }
 
     /// `n` more records were acknowledged.
     pub fn delivered(&self, n: u64) {
-        self.0.lock().unwrap().delivered += n;
+        self.0.status.lock().unwrap().delivered += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gives_up_only_past_the_limit() {
+        let token = CancellationToken::new();
+        let status = StatusCell::new(Some(Duration::from_secs(2)), token.clone());
+        status.running("abc");
+        status.retrying("retriable", "down".into(), Duration::from_secs(1));
+        assert!(!token.is_cancelled());
+        assert_eq!(status.get().state, TaskLifecycle::Running);
+        status.retrying("retriable", "still down".into(), Duration::from_secs(2));
+        assert!(token.is_cancelled());
+        let s = status.get();
+        assert_eq!(s.state, TaskLifecycle::Failed);
+        assert_eq!(s.error.unwrap().kind, "retry-timeout");
+        status.stopped();
+        assert_eq!(status.get().state, TaskLifecycle::Failed);
+    }
+
+    #[test]
+    fn no_limit_retries_forever() {
+        let token = CancellationToken::new();
+        let status = StatusCell::new(None, token.clone());
+        status.retrying("retriable", "down".into(), Duration::from_secs(86_400));
+        assert!(!token.is_cancelled());
+        token.cancel();
+        status.stopped();
+        assert_eq!(status.get().state, TaskLifecycle::Stopped);
+    }
+
+    #[test]
+    fn no_partitions_reads_as_idle() {
+        let status = StatusCell::default();
+        status.running("abc");
+        assert_eq!(status.get().state, TaskLifecycle::Running);
+        status.partitions().set(Some(0));
+        let s = status.get();
+        assert_eq!(s.state, TaskLifecycle::Idle);
+        assert!(s.idle_reason.unwrap().contains("tasks.num"));
+        status.partitions().set(Some(3));
+        assert_eq!(status.get().state, TaskLifecycle::Running);
     }
 }

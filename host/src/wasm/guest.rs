@@ -203,6 +203,7 @@ impl Guarded {
             deadline: Instant::now() + limits.call_timeout,
             output_tail: tail,
             kafka: limits.kafka.clone(),
+            assigned: limits.assigned.clone(),
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limiter);

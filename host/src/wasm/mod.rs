@@ -129,6 +129,8 @@ pub struct GuestLimits {
     pub preopen_dir: Option<PathBuf>,
     /// The Kafka servers and properties granted to the task.
     pub kafka: caps::kafka::KafkaGrant,
+    /// Shared with the task's status: the partitions its Kafka consumer owns.
+    pub assigned: caps::kafka::AssignedPartitions,
 }
 
 impl Default for GuestLimits {
@@ -138,6 +140,7 @@ impl Default for GuestLimits {
             call_timeout: Duration::from_secs(30),
             preopen_dir: None,
             kafka: Default::default(),
+            assigned: Default::default(),
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct TaskState {
     pub(crate) output_tail: OutputTail,
     /// Which Kafka servers and properties this task may use.
     pub(crate) kafka: super::caps::kafka::KafkaGrant,
+    /// Where the task's Kafka consumer publishes how many partitions it owns.
+    pub(crate) assigned: super::caps::kafka::AssignedPartitions,
 }
 
 impl WasiView for TaskState {

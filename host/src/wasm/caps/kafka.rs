@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -110,6 +111,30 @@ impl KafkaGrant {
     }
 }
 
+/// How many Kafka partitions a task's consumer owns: unknown (`None`) until the group assigned
+/// some, then the count (0 means the task has nothing to read: more tasks than partitions).
+/// Shared between the consumer's rebalance callback and the task's status.
+#[derive(Clone, Debug)]
+pub struct AssignedPartitions(Arc<AtomicI64>);
+
+impl Default for AssignedPartitions {
+    fn default() -> Self {
+        AssignedPartitions(Arc::new(AtomicI64::new(-1)))
+    }
+}
+
+impl AssignedPartitions {
+    /// The partitions owned, or `None` before the first assignment and during a rebalance.
+    pub fn get(&self) -> Option<u32> {
+        u32::try_from(self.0.load(Ordering::Relaxed)).ok()
+    }
+
+    pub(crate) fn set(&self, count: Option<usize>) {
+        self.0
+            .store(count.map_or(-1, |c| c as i64), Ordering::Relaxed);
+    }
+}
+
 /// A consumer owned by a guest.
 pub struct KafkaConsumer {
     inner: Arc<BaseConsumer<AssignFromZero>>,
@@ -126,7 +151,8 @@ pub struct KafkaProducer {
 /// Starts partitions with no committed offset at offset 0 instead of relying on
 /// `auto.offset.reset`: Apache Kafka answers an out-of-range 0 with the reset policy (earliest),
 /// and the test broker (Tansu) sometimes reports an earliest offset above the first record.
-pub struct AssignFromZero;
+/// It also publishes the assignment's size to the task's status.
+pub struct AssignFromZero(AssignedPartitions);
 
 impl ClientContext for AssignFromZero {}
 
@@ -152,16 +178,19 @@ impl ConsumerContext for AssignFromZero {
                     let _ = start.add_partition_offset(elem.topic(), elem.partition(), offset);
                 }
                 tracing::info!(partitions = start.count(), "kafka partitions assigned");
-                if let Err(e) = consumer.assign(&start) {
-                    tracing::error!("kafka assign failed: {e}");
+                match consumer.assign(&start) {
+                    Ok(()) => self.0.set(Some(start.count())),
+                    Err(e) => tracing::error!("kafka assign failed: {e}"),
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!(partitions = tpl.count(), "kafka partitions revoked");
+                self.0.set(None);
                 let _ = consumer.unassign();
             }
             other => {
                 tracing::error!("kafka rebalance error: {:?}", RDKafkaErrorCode::from(other));
+                self.0.set(None);
                 let _ = consumer.unassign();
             }
         }
@@ -231,7 +260,7 @@ impl HostConsumer for TaskState {
         )?;
         config.set("group.id", &group);
         let consumer: BaseConsumer<AssignFromZero> = config
-            .create_with_context(AssignFromZero)
+            .create_with_context(AssignFromZero(self.assigned.clone()))
             .map_err(kafka_err)?;
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(kafka_err)?;
