@@ -5,7 +5,9 @@
 //! and rocketmq-client-rust through Ferry's hub wrapper, at-least-once, no WebAssembly) and by a
 //! `ferry` worker running the `kafka-source` / `kafka-sink` components. Both are timed from the
 //! first copied record to the last, so consumer-group joins do not count. Prints records/s, MB/s
-//! and the ratio Ferry/baseline. Needs the brokers (`just bench` starts them).
+//! and the ratio Ferry/baseline, for Ferry with 1 and with 4 tasks. Then end-to-end latency
+//! (p50/p99, producer to reader, same clock) through Ferry at a fixed 10,000 records/s each way,
+//! and the worker's RSS. Needs the brokers (`just bench` starts them).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -64,41 +66,67 @@ async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<(
         "Ferry throughput benchmark: {total} records of {VALUE} B per run, {PARTITIONS} partitions"
     );
 
+    // `FERRY_BENCH_LATENCY_ONLY=1` skips the throughput runs.
+    let throughput = std::env::var("FERRY_BENCH_LATENCY_ONLY").is_err();
+
     // Kafka -> RocketMQ.
     let k2r = format!("bench-k2r-{stamp}");
     create_kafka_topic(&k2r).await?;
     fill_kafka(&k2r, total)?;
-    let native = native_kafka_to_rocketmq(&hub, &k2r, &format!("{k2r}-native"), total).await?;
+    let native = match throughput {
+        true => native_kafka_to_rocketmq(&hub, &k2r, &format!("{k2r}-native"), total).await?,
+        false => Duration::ZERO,
+    };
     let worker = FerryWorker::start(stamp)?;
-    let ferry_k2r = worker.measure(
-        "kafka-source",
-        serde_json::json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": KAFKA,
-                           "topic.prefix": "ferry-", "tasks.num": "1", "kafka.client.session.timeout.ms": "6000"}),
-        total,
-    )?;
-    report("Kafka -> RocketMQ", total, native, ferry_k2r);
+    for tasks in [1, 4].into_iter().filter(|_| throughput) {
+        // A new connector name is a new consumer group: it copies the same records again.
+        let ferry_k2r = worker.measure(
+            &format!("kafka-source-{tasks}"),
+            serde_json::json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": KAFKA,
+                               "topic.prefix": format!("ferry{tasks}-"), "tasks.num": tasks.to_string(),
+                               "kafka.client.session.timeout.ms": "6000"}),
+            total,
+        )?;
+        report("Kafka -> RocketMQ", tasks, total, native, ferry_k2r);
+    }
 
     // RocketMQ -> Kafka.
     let r2k = format!("bench-r2k-{stamp}");
     fill_rocketmq(&hub, &r2k, total).await?;
     create_kafka_topic(&format!("{r2k}-native")).await?;
-    create_kafka_topic(&format!("ferry-{r2k}")).await?;
-    let native = native_rocketmq_to_kafka(&hub, &r2k, &format!("{r2k}-native"), total).await?;
-    let ferry_r2k = worker.measure(
-        "kafka-sink",
-        serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": KAFKA,
-                           "topic.prefix": "ferry-", "tasks.num": "1"}),
-        total,
-    )?;
-    report("RocketMQ -> Kafka", total, native, ferry_r2k);
-    println!("worker RSS after both runs: {:.1} MiB", worker.rss_mib());
+    create_kafka_topic(&format!("ferry1-{r2k}")).await?;
+    create_kafka_topic(&format!("ferry4-{r2k}")).await?;
+    let native = match throughput {
+        true => native_rocketmq_to_kafka(&hub, &r2k, &format!("{r2k}-native"), total).await?,
+        false => Duration::ZERO,
+    };
+    for tasks in [1, 4].into_iter().filter(|_| throughput) {
+        let ferry_r2k = worker.measure(
+            &format!("kafka-sink-{tasks}"),
+            serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": KAFKA,
+                               "topic.prefix": format!("ferry{tasks}-"), "tasks.num": tasks.to_string()}),
+            total,
+        )?;
+        report("RocketMQ -> Kafka", tasks, total, native, ferry_r2k);
+    }
+    println!("worker RSS after the throughput runs: {:.1} MiB", worker.rss_mib());
+
+    let seconds: u64 = std::env::var("FERRY_BENCH_LATENCY_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let lat = latency::kafka_to_rocketmq(&hub, &worker, stamp, seconds).await?;
+    lat.print("Kafka -> RocketMQ");
+    let lat = latency::rocketmq_to_kafka(&hub, &worker, stamp, seconds).await?;
+    lat.print("RocketMQ -> Kafka");
+    println!("worker RSS at the end: {:.1} MiB", worker.rss_mib());
     Ok(())
 }
 
-fn report(direction: &str, total: u64, native: Duration, ferry: Duration) {
+fn report(direction: &str, tasks: u32, total: u64, native: Duration, ferry: Duration) {
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
     println!(
-        "{direction}: native {:>9.0} rec/s {:>6.1} MB/s | ferry {:>9.0} rec/s {:>6.1} MB/s | ratio {:.2}",
+        "{direction}: native {:>9.0} rec/s {:>6.1} MB/s | ferry {tasks} task(s) {:>9.0} rec/s {:>6.1} MB/s | ratio {:.2}",
         rate(native),
         rate(native) * VALUE as f64 / 1e6,
         rate(ferry),
@@ -348,6 +376,227 @@ async fn native_rocketmq_to_kafka(
     Ok(elapsed)
 }
 
+/// End-to-end latency at a fixed rate: records carry their production time (Kafka timestamp
+/// -> `FERRY_TS` -> Kafka timestamp), and a reader on the far side subtracts it from its clock.
+mod latency {
+    use super::*;
+
+    /// Records per second produced during the measurement.
+    pub const RATE: u64 = 10_000;
+    /// Produce in ticks of this many ms (RATE / 100 records each).
+    const TICK_MS: u64 = 10;
+
+    /// Latencies in ms of every record read.
+    pub struct Latencies(Vec<i64>);
+
+    impl Latencies {
+        pub fn print(mut self, direction: &str) {
+            self.0.sort_unstable();
+            let at = |q: f64| self.0[((self.0.len() as f64 - 1.0) * q) as usize];
+            println!(
+                "{direction} latency at {RATE} rec/s: p50 {} ms, p99 {} ms, max {} ms ({} records)",
+                at(0.5),
+                at(0.99),
+                at(1.0),
+                self.0.len()
+            );
+        }
+    }
+
+    fn now_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    /// Calls `send(first, count)` every tick so that `total` records go out at [`RATE`].
+    async fn paced<F, Fut>(total: u64, mut send: F) -> anyhow::Result<()>
+    where
+        F: FnMut(u64, u64) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let per_tick = RATE * TICK_MS / 1000;
+        let mut ticker = tokio::time::interval(Duration::from_millis(TICK_MS));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut sent = 0;
+        while sent < total {
+            ticker.tick().await;
+            let n = per_tick.min(total - sent);
+            send(sent, n).await?;
+            sent += n;
+        }
+        Ok(())
+    }
+
+    fn latency_value(i: u64) -> Vec<u8> {
+        let mut v = format!("lat {i} ").into_bytes();
+        v.resize(VALUE, b'x');
+        v
+    }
+
+    /// kafka-source: Kafka producer -> Ferry -> a RocketMQ reader.
+    pub async fn kafka_to_rocketmq(
+        hub: &Arc<Hub>,
+        worker: &FerryWorker,
+        stamp: u64,
+        seconds: u64,
+    ) -> anyhow::Result<Latencies> {
+        let topic = format!("bench-lat-k2r-{stamp}");
+        create_kafka_topic(&topic).await?;
+        worker.create(
+            "latency-source",
+            // Tansu holds every fetch for the whole `fetch.wait.max.ms` (librdkafka's default is
+            // 500 ms) even when records arrive meanwhile; Apache Kafka answers as soon as
+            // `fetch.min.bytes` is there. A short wait gives Apache Kafka's behaviour here.
+            serde_json::json!({"connector-class": "kafka-source", "kafka.topics": topic, "kafka.bootstrap.server": KAFKA,
+                               "topic.prefix": "lat-", "kafka.client.session.timeout.ms": "6000",
+                               "kafka.client.fetch.wait.max.ms": "10"}),
+        )?;
+        // Create the destination first, so the reader's subscription finds it at once.
+        hub.queues(&format!("lat-{topic}")).await?;
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .set("linger.ms", "1")
+            .create()?;
+        let reader = hub
+            .consumer(&format!("lat-reader-{stamp}"), &[format!("lat-{topic}")], "lat-reader")
+            .await?;
+        let total = RATE * seconds;
+        // One warm-up record through the whole path, so the group join is not measured.
+        let send = |i: u64| {
+            let v = latency_value(i);
+            let producer = producer.clone();
+            let topic = topic.clone();
+            async move {
+                producer
+                    .send(
+                        FutureRecord::<[u8], [u8]>::to(&topic)
+                            .key(format!("k{}", i % 1000).as_bytes())
+                            .payload(&v)
+                            .timestamp(now_ms()),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|(e, _)| anyhow::anyhow!("{e}"))
+            }
+        };
+        send(u64::MAX).await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while reader.poll(64, 200).await.is_empty() {
+            anyhow::ensure!(Instant::now() < deadline, "latency-source never delivered");
+        }
+        let read = async {
+            let mut latencies = Vec::with_capacity(total as usize);
+            let deadline = Instant::now() + Duration::from_secs(seconds + 120);
+            while (latencies.len() as u64) < total && Instant::now() < deadline {
+                for ext in reader.poll(2048, 100).await {
+                    let m = ferry::rocketmq::from_message_ext(&ext);
+                    if m.value.starts_with(b"lat ") {
+                        latencies.push(now_ms() - m.timestamp_ms);
+                    }
+                }
+            }
+            latencies
+        };
+        let produce = paced(total, |first, n| {
+            let sends: Vec<_> = (first..first + n).map(send).collect();
+            async move {
+                for r in futures::future::join_all(sends).await {
+                    r?;
+                }
+                Ok(())
+            }
+        });
+        let (latencies, produced) = tokio::join!(read, produce);
+        produced?;
+        reader.shutdown().await;
+        anyhow::ensure!(
+            latencies.len() as u64 >= total,
+            "only {} of {total} records arrived",
+            latencies.len()
+        );
+        Ok(Latencies(latencies))
+    }
+
+    /// kafka-sink: a RocketMQ producer -> Ferry -> a Kafka reader.
+    pub async fn rocketmq_to_kafka(
+        hub: &Arc<Hub>,
+        worker: &FerryWorker,
+        stamp: u64,
+        seconds: u64,
+    ) -> anyhow::Result<Latencies> {
+        let topic = format!("bench-lat-r2k-{stamp}");
+        let out = format!("lat-{topic}");
+        create_kafka_topic(&out).await?;
+        let queues = hub.queues(&topic).await?;
+        worker.create(
+            "latency-sink",
+            serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": topic, "kafka.bootstrap.server": KAFKA,
+                               "topic.prefix": "lat-"}),
+        )?;
+        let reader: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .set("group.id", format!("lat-reader-{stamp}"))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "5")
+            .create()?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            tpl.add_partition_offset(&out, p, Offset::Offset(0))?;
+        }
+        reader.assign(&tpl)?;
+        let total = RATE * seconds;
+        let send = |first: u64, n: u64| {
+            let batch = RecordBatch {
+                topic: topic.clone(),
+                partition: 0,
+                messages: (first..first + n)
+                    .map(|i| Message {
+                        offset: i as i64,
+                        key: Some(format!("k{}", i % 1000).into_bytes()),
+                        value: latency_value(i),
+                        headers: vec![],
+                        timestamp_ms: now_ms(),
+                    })
+                    .collect(),
+            };
+            let queue = queues[(first / 100) as usize % queues.len()].clone();
+            let messages = ferry::rocketmq::to_mq_messages(&batch, &topic, "bench");
+            async move { Ok(hub.send_batch(&queue, messages).await?) }
+        };
+        // Warm-up: wait until one record made it through (the sink's consumer has started).
+        send(u64::MAX - 1, 1).await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !matches!(reader.poll(Duration::from_millis(200)), Some(Ok(_))) {
+            anyhow::ensure!(Instant::now() < deadline, "latency-sink never delivered");
+        }
+        let produce = paced(total, send);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut latencies = Vec::with_capacity(total as usize);
+            let deadline = Instant::now() + Duration::from_secs(seconds + 120);
+            while (latencies.len() as u64) < total && Instant::now() < deadline {
+                if let Some(Ok(m)) = reader.poll(Duration::from_millis(100)) {
+                    if m.payload().is_some_and(|p| p.starts_with(b"lat ")) {
+                        let ts = m.timestamp().to_millis().unwrap_or(0);
+                        latencies.push(now_ms() - ts);
+                    }
+                }
+            }
+            latencies
+        });
+        produce.await?;
+        let latencies = read.await?;
+        anyhow::ensure!(
+            latencies.len() as u64 >= total,
+            "only {} of {total} records arrived",
+            latencies.len()
+        );
+        Ok(Latencies(latencies))
+    }
+}
+
 /// A `ferry` worker process for the measurement.
 struct FerryWorker {
     child: std::process::Child,
@@ -399,18 +648,25 @@ impl FerryWorker {
         Ok(serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
     }
 
-    /// Creates a connector and times it from its first delivered record to `total`.
+    /// Creates a connector.
+    fn create(&self, name: &str, config: serde_json::Value) -> anyhow::Result<()> {
+        let answer = self.http(
+            "POST",
+            "/connectors",
+            &serde_json::json!({"name": name, "config": config}).to_string(),
+        )?;
+        anyhow::ensure!(answer.get("error").is_none(), "create {name}: {answer}");
+        Ok(())
+    }
+
+    /// Creates a connector, times it from its first delivered record to `total`, and deletes it.
     fn measure(
         &self,
         name: &str,
         config: serde_json::Value,
         total: u64,
     ) -> anyhow::Result<Duration> {
-        self.http(
-            "POST",
-            "/connectors",
-            &serde_json::json!({"name": name, "config": config}).to_string(),
-        )?;
+        self.create(name, config)?;
         let deadline = Instant::now() + Duration::from_secs(600);
         let mut started = None;
         loop {
@@ -426,6 +682,7 @@ impl FerryWorker {
                 let (at, first) = started.unwrap();
                 // Scale for the records already delivered when the first count was seen.
                 let elapsed = at.elapsed();
+                self.http("DELETE", &format!("/connectors/{name}"), "")?;
                 return Ok(elapsed.mul_f64(total as f64 / (total - first.min(total - 1)) as f64));
             }
             anyhow::ensure!(Instant::now() < deadline, "{name} did not finish: {status}");
