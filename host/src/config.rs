@@ -60,6 +60,9 @@ pub struct WorkerConfig {
     pub auto_create_group_enable: bool,
     /// Folders scanned for `*.wasm` connectors.
     pub plugin_paths: Vec<PathBuf>,
+    /// `clusterName` (Ferry's addition): suffixes the internal topic and group names, so
+    /// separate clusters can share one RocketMQ. Unset: the seed's names.
+    pub cluster_name: Option<String>,
 }
 
 /// Keys `connect.conf` understands; others are warned about.
@@ -74,6 +77,7 @@ const KNOWN_KEYS: &[&str] = &[
     "secretKey",
     "autoCreateGroupEnable",
     "pluginPaths",
+    "clusterName",
 ];
 
 /// Parses `key=value` lines; `#` starts a comment (also after a value, as in the seed's file).
@@ -135,6 +139,16 @@ impl WorkerConfig {
                 Some(v) => Err(bad(key, format!("`{v}` is not true or false"))),
             };
         let worker_id = required("workerId")?;
+        // It becomes a RocketMQ instance name (client id `IP@workerId`) and part of group names.
+        if !worker_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(bad(
+                "workerId",
+                format!("`{worker_id}`: use letters, digits, `_`, `-` and `.`"),
+            ));
+        }
         let store_path_root_dir = PathBuf::from(required("storePathRootDir")?);
         let http_port = match props.get("httpPort") {
             None => 8082,
@@ -186,6 +200,7 @@ impl WorkerConfig {
                 secret_key,
                 auto_create_group_enable: boolean("autoCreateGroupEnable", true)?,
                 plugin_paths,
+                cluster_name: props.get("clusterName").filter(|c| !c.is_empty()).cloned(),
             },
             warnings,
         ))

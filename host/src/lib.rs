@@ -19,8 +19,11 @@
 //!
 //! # Errors
 //! Each module has one `thiserror` enum; `anyhow` is used only in `main.rs`.
+// The rocketmq client's futures are deeply nested.
+#![recursion_limit = "256"]
 #![deny(missing_docs)]
 
+pub mod cluster;
 pub mod config;
 pub mod plugin;
 pub mod rest;

@@ -1,14 +1,20 @@
 //! `ferry -c connect.conf`: one worker process.
 
+// The rocketmq client's futures are deeply nested.
+#![recursion_limit = "256"]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ferry::cluster::membership::{JoinError, Membership};
+use ferry::cluster::sync::{ClusterSync, SyncMessage};
+use ferry::cluster::{ClusterNames, ConfigEvent, PositionEvent};
 use ferry::config::WorkerConfig;
 use ferry::plugin::{PluginRegistry, watch_plugin_dirs};
-use ferry::rocketmq::{Hub, HubSettings};
+use ferry::rocketmq::{Hub, HubSettings, SinkConsumer};
 use ferry::store::Store;
 use ferry::task::TaskDeps;
 use ferry::wasm::WasmRuntime;
@@ -62,12 +68,24 @@ fn main() -> ExitCode {
     owner.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Misconfigured>().is_some() => {
+            eprintln!("ferry: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("ferry: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// A startup error the operator must fix in the settings (exit code 2, like a bad config).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Misconfigured(String);
+
+/// How often positions delivered here are published to the cluster.
+const POSITION_SYNC: Duration = Duration::from_secs(1);
 
 async fn run(
     config: WorkerConfig,
@@ -97,12 +115,37 @@ async fn run(
         },
     )
     .await?;
-    let worker = Worker::new(TaskDeps {
-        registry: registry.clone(),
-        hub,
-        store: store.clone(),
-    });
-    worker.resume_stored().await;
+    let names = ClusterNames::new(config.cluster_name.as_deref());
+    for topic in names.topics() {
+        hub.ensure_topic(topic).await.map_err(|e| {
+            Misconfigured(format!(
+                "internal topic `{topic}` is missing ({e}); create it or set autoCreateGroupEnable=true"
+            ))
+        })?;
+    }
+    let membership = match Membership::join(hub.clone(), names.clone(), &config.worker_id).await {
+        Ok(m) => m,
+        Err(e @ JoinError::Duplicate(..)) => return Err(Misconfigured(e.to_string()).into()),
+        Err(e) => return Err(e).context("cannot join the cluster"),
+    };
+    let sync = Arc::new(ClusterSync::new(hub.clone(), names, &config.worker_id));
+    let worker = Worker::new(
+        TaskDeps {
+            registry: registry.clone(),
+            hub,
+            store: store.clone(),
+        },
+        &config.worker_id,
+        Some(sync.clone()),
+    );
+    if let Ok(members) = membership.members().await {
+        worker.members_changed(members).await;
+    }
+    worker.reconcile_now().await;
+    let reader = sync.reader().await.context("cannot read the config topic")?;
+    tokio::spawn(read_sync_topics(reader, sync.clone(), worker.clone()));
+    tokio::spawn(follow_members(membership, worker.clone()));
+    tokio::spawn(publish_positions(sync.clone(), store.clone()));
 
     let watched = worker.clone();
     let handle = tokio::runtime::Handle::current();
@@ -134,6 +177,19 @@ async fn run(
         "ferry: worker {} listening on http://{addr}",
         config.worker_id
     );
+    let rest = if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    let announcement = ConfigEvent::Worker {
+        worker: config.worker_id.clone(),
+        rest,
+    };
+    worker.apply_remote(announcement.clone()).await;
+    if let Err(e) = sync.publish_config(&announcement).await {
+        tracing::error!("cannot announce this worker's REST address: {e}");
+    }
     axum::serve(listener, ferry::rest::router(worker.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -141,6 +197,55 @@ async fn run(
     worker.shutdown().await;
     store.flush()?;
     Ok(())
+}
+
+/// Applies what other workers publish (and this worker's own messages, which are no-ops).
+async fn read_sync_topics(reader: SinkConsumer, sync: Arc<ClusterSync>, worker: Arc<Worker>) {
+    loop {
+        let messages = reader.poll(256, 500).await;
+        if messages.is_empty() {
+            continue;
+        }
+        for ext in &messages {
+            let body = ext.body().map(|b| b.to_vec()).unwrap_or_default();
+            match sync.decode(ext.topic().as_str(), &body) {
+                Some(SyncMessage::Config(event)) => worker.apply_remote(event).await,
+                Some(SyncMessage::Positions(event)) => worker.apply_positions(event),
+                None => {}
+            }
+        }
+        reader.commit(SinkConsumer::next_offsets(&messages)).await;
+    }
+}
+
+/// Re-reads the member list every second and re-allocates when it changed.
+async fn follow_members(membership: Membership, worker: Arc<Worker>) {
+    loop {
+        tokio::time::sleep(ferry::cluster::membership::POLL).await;
+        match membership.members().await {
+            Ok(members) => worker.members_changed(members).await,
+            Err(e) => tracing::warn!("cannot read the cluster members (keeping the last list): {e}"),
+        }
+    }
+}
+
+/// Publishes the positions this worker's source tasks delivered, so a task moved elsewhere
+/// resumes from them.
+async fn publish_positions(sync: Arc<ClusterSync>, store: Arc<Store>) {
+    loop {
+        tokio::time::sleep(POSITION_SYNC).await;
+        for (connector, positions) in store.take_unpublished() {
+            let event = PositionEvent {
+                connector,
+                positions,
+            };
+            if let Err(e) = sync.publish_positions(&event).await {
+                // The positions are kept locally; another worker taking the task over repeats
+                // more records (never fewer).
+                tracing::warn!(connector = %event.connector, "cannot publish positions: {e}");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,5 @@
-//! Local persistence under `storePathRootDir`: connector configs and delivered source
-//! positions. Files are written to a temp file and renamed, so a crash leaves the old or the new
+//! Local persistence under `storePathRootDir`: the cluster's connector records (the snapshot a
+//! restarted worker starts from) and delivered source positions. Files are written to a temp file and renamed, so a crash leaves the old or the new
 //! version, never a torn one. Positions are written only from delivered acknowledgements.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::config::ConnectorConfig;
+use crate::cluster::ConnectorRecord;
 
 /// A store file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +27,10 @@ pub type Positions = BTreeMap<String, String>;
 /// Configs and positions, in memory and on disk.
 pub struct Store {
     dir: PathBuf,
-    connectors: Mutex<BTreeMap<String, ConnectorConfig>>,
+    connectors: Mutex<BTreeMap<String, ConnectorRecord>>,
     positions: Mutex<BTreeMap<String, Positions>>,
+    /// Positions this worker delivered since they were last published to the cluster.
+    unpublished: Mutex<BTreeMap<String, Positions>>,
     /// Positions changed since the last flush.
     positions_dirty: AtomicBool,
 }
@@ -44,6 +46,7 @@ impl Store {
             dir: dir.to_path_buf(),
             connectors: Mutex::new(read_json(&dir.join("connectors.json"))?),
             positions: Mutex::new(read_json(&dir.join("positions.json"))?),
+            unpublished: Mutex::new(BTreeMap::new()),
             positions_dirty: AtomicBool::new(false),
         })
     }
@@ -53,27 +56,30 @@ impl Store {
         &self.dir
     }
 
-    /// Every stored connector config.
-    pub fn connectors(&self) -> BTreeMap<String, ConnectorConfig> {
+    /// Every connector record, deleted ones included.
+    pub fn records(&self) -> BTreeMap<String, ConnectorRecord> {
         self.connectors.lock().unwrap().clone()
     }
 
-    /// Saves (or, with `None`, removes) a connector config, durably, before returning.
-    pub fn put_connector(
-        &self,
-        name: &str,
-        config: Option<&ConnectorConfig>,
-    ) -> Result<(), StoreError> {
+    /// One connector's record.
+    pub fn record(&self, name: &str) -> Option<ConnectorRecord> {
+        self.connectors.lock().unwrap().get(name).cloned()
+    }
+
+    /// Stores `record` if it is newer than the stored one, durably, before returning. A delete
+    /// forgets the connector's positions. Returns whether it was newer.
+    pub fn apply(&self, name: &str, record: ConnectorRecord) -> Result<bool, StoreError> {
         let mut all = self.connectors.lock().unwrap();
-        match config {
-            Some(c) => all.insert(name.to_string(), c.clone()),
-            None => all.remove(name),
-        };
-        if config.is_none() {
+        if all.get(name).is_some_and(|old| old.version >= record.version) {
+            return Ok(false);
+        }
+        if record.config.is_none() {
             self.positions.lock().unwrap().remove(name);
             self.positions_dirty.store(true, Ordering::Release);
         }
-        write_json(&self.dir.join("connectors.json"), &*all)
+        all.insert(name.to_string(), record);
+        write_json(&self.dir.join("connectors.json"), &*all)?;
+        Ok(true)
     }
 
     /// The delivered positions of a connector.
@@ -86,8 +92,30 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Records delivered positions (newest offset per partition wins); flushed by [`Self::flush`].
+    /// Records positions this worker delivered (newest offset per partition wins); flushed by
+    /// [`Self::flush`] and published to the cluster from [`Self::take_unpublished`].
     pub fn record_positions(
+        &self,
+        connector: &str,
+        delivered: impl IntoIterator<Item = (String, String)>,
+    ) {
+        let delivered: Vec<(String, String)> = delivered.into_iter().collect();
+        self.unpublished
+            .lock()
+            .unwrap()
+            .entry(connector.to_string())
+            .or_default()
+            .extend(delivered.iter().cloned());
+        self.merge_positions(connector, delivered);
+    }
+
+    /// Positions recorded since the last call, to publish.
+    pub fn take_unpublished(&self) -> BTreeMap<String, Positions> {
+        std::mem::take(&mut *self.unpublished.lock().unwrap())
+    }
+
+    /// Merges positions (from this worker or another): the newest offset per partition wins.
+    pub fn merge_positions(
         &self,
         connector: &str,
         delivered: impl IntoIterator<Item = (String, String)>,
@@ -164,15 +192,25 @@ mod tests {
         store.record_positions("c", [("t/0".to_string(), "10".to_string())]);
         store.record_positions("c", [("t/0".to_string(), "7".to_string())]);
         store.flush().unwrap();
-        let mut config = ConnectorConfig::new();
+        assert_eq!(store.take_unpublished()["c"]["t/0"], "7");
+        assert!(store.take_unpublished().is_empty());
+        let mut config = crate::config::ConnectorConfig::new();
         config.insert("k".into(), "v".into());
-        store.put_connector("c", Some(&config)).unwrap();
+        let record = |ms, config| ConnectorRecord {
+            version: crate::cluster::Version { ms, worker: "w".into() },
+            config,
+            enabled: true,
+        };
+        assert!(store.apply("c", record(2, Some(config.clone()))).unwrap());
+        assert!(!store.apply("c", record(1, None)).unwrap(), "older update ignored");
         let reopened = Store::open(&dir).unwrap();
         assert_eq!(
             reopened.positions("c").get("t/0").map(String::as_str),
             Some("10")
         );
-        assert_eq!(reopened.connectors()["c"]["k"], "v");
+        assert_eq!(reopened.records()["c"].config.as_ref().unwrap()["k"], "v");
+        assert!(reopened.apply("c", record(3, None)).unwrap());
+        assert!(reopened.positions("c").is_empty(), "a delete forgets positions");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,13 +1,18 @@
-//! The worker: owns the connectors of this process, turns REST requests into started and
-//! stopped tasks, and resumes stored connectors on start and when their plugin appears.
+//! The worker: holds the cluster's connector records (applied from REST requests here and from
+//! the config topic), and runs the tasks the [`TaskAllocator`] gives this worker for the current
+//! member list. Every change (a config, the member list, a plugin) ends in [`Worker::reconcile`],
+//! which starts what this worker owns and is not running, and stops what it runs and no longer
+//! owns (or whose task config changed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{CONNECTOR_CLASS, CONNECTOR_NAME, ConnectorConfig, HostSettings};
+use crate::cluster::sync::ClusterSync;
+use crate::cluster::{ConfigEvent, ConnectorRecord, TaskAllocator, Version};
+use crate::config::{CONNECTOR_CLASS, CONNECTOR_NAME, ConnectorConfig, HostSettings, TASKS_NUM};
 use crate::plugin::{LoadedPlugin, ReloadReport};
 use crate::store::StoreError;
 use crate::task::{self, TaskDeps, TaskHandle, TaskSpec, TaskStatus};
@@ -46,20 +51,13 @@ pub enum WorkerError {
     /// The config could not be persisted.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The change could not be published to the cluster (RocketMQ unreachable).
+    #[error("cannot publish the change to the cluster: {0}")]
+    Cluster(String),
 }
 
 /// A checked connector config: its plugin, host settings and task configs.
 type Plan = (Arc<LoadedPlugin>, HostSettings, Vec<Vec<(String, String)>>);
-
-/// One connector on this worker.
-struct Connector {
-    config: ConnectorConfig,
-    /// The plugin it runs, or `None` while its class is not loaded.
-    plugin: Option<Arc<LoadedPlugin>>,
-    tasks: Vec<TaskHandle>,
-    /// Why the connector has no tasks (plugin missing, validation failed after a reload).
-    error: Option<String>,
-}
 
 /// A connector's state for the status API.
 #[derive(Serialize)]
@@ -78,7 +76,8 @@ pub struct ConnectorStatus {
 /// Connector-level state.
 #[derive(Serialize)]
 pub struct ConnectorState {
-    /// `RUNNING`, `FAILED` (some task failed) or `UNASSIGNED` (no tasks: see `error`).
+    /// `RUNNING`, `FAILED` (some task failed), `DISABLED`, or `UNASSIGNED` (no tasks: see
+    /// `error`).
     pub state: &'static str,
     /// The plugin name.
     pub plugin: Option<String>,
@@ -86,20 +85,59 @@ pub struct ConnectorState {
     pub error: Option<String>,
 }
 
-/// A task's status with its index.
-#[derive(Serialize)]
+/// A task's status with its index and the worker that runs it.
+#[derive(Serialize, Clone)]
 pub struct TaskStatusEntry {
     /// Task index.
     pub id: u32,
-    /// The task's status.
+    /// The worker the allocation gives it to.
+    pub worker_id: String,
+    /// The task's status (`None` when its worker did not answer).
     #[serde(flatten)]
+    pub status: Option<TaskStatus>,
+}
+
+/// A task running on this worker, for `/getAllocatedTask`.
+#[derive(Serialize, serde::Deserialize, Clone)]
+pub struct LocalTask {
+    /// Connector name.
+    pub connector: String,
+    /// Task index.
+    pub task: u32,
+    /// Its status.
     pub status: TaskStatus,
 }
 
 /// The worker.
 pub struct Worker {
     deps: TaskDeps,
-    connectors: tokio::sync::Mutex<BTreeMap<String, Connector>>,
+    id: String,
+    /// Publishes changes to the other workers; `None` runs alone (benchmarks, unit tests).
+    sync: Option<Arc<ClusterSync>>,
+    state: tokio::sync::Mutex<State>,
+    /// REST address per worker id, from their announcements.
+    addresses: std::sync::Mutex<BTreeMap<String, String>>,
+}
+
+/// What the worker runs and what it bases that on.
+struct State {
+    /// The live workers.
+    members: BTreeSet<String>,
+    /// The checked plan of each connector's current version.
+    plans: BTreeMap<String, Planned>,
+    /// Tasks running here.
+    running: BTreeMap<(String, u32), Running>,
+}
+
+struct Planned {
+    version: Version,
+    plan: Result<Plan, String>,
+}
+
+struct Running {
+    handle: TaskHandle,
+    /// What the task was started with: a change restarts it.
+    fingerprint: String,
 }
 
 /// Checks a connector name (it becomes part of group names and file names).
@@ -116,18 +154,38 @@ fn check_name(name: &str) -> Result<(), WorkerError> {
     }
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 impl Worker {
-    /// A worker with no connectors yet; call [`Self::resume_stored`] to start stored ones.
-    pub fn new(deps: TaskDeps) -> Arc<Worker> {
+    /// A worker with id `id`, alone until [`Self::members_changed`] says otherwise; call
+    /// [`Self::reconcile_now`] to start the stored connectors.
+    pub fn new(deps: TaskDeps, id: &str, sync: Option<Arc<ClusterSync>>) -> Arc<Worker> {
         Arc::new(Worker {
             deps,
-            connectors: tokio::sync::Mutex::new(BTreeMap::new()),
+            id: id.to_string(),
+            sync,
+            state: tokio::sync::Mutex::new(State {
+                members: BTreeSet::from([id.to_string()]),
+                plans: BTreeMap::new(),
+                running: BTreeMap::new(),
+            }),
+            addresses: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
     /// The services tasks use (for the REST layer's plugin listing).
     pub fn deps(&self) -> &TaskDeps {
         &self.deps
+    }
+
+    /// This worker's id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Checks a config and plans its tasks: plugin, host settings, required keys, and the
@@ -179,80 +237,102 @@ impl Worker {
         Ok((plugin, settings, tasks))
     }
 
-    fn start_tasks(
-        &self,
-        name: &str,
-        plugin: &Arc<LoadedPlugin>,
-        settings: &HostSettings,
-        configs: Vec<Vec<(String, String)>>,
-    ) -> Vec<TaskHandle> {
-        configs
-            .into_iter()
-            .enumerate()
-            .map(|(index, config)| {
-                let spec = TaskSpec {
-                    ids: TaskIds {
-                        connector: name.to_string(),
-                        task: index as u32,
-                    },
-                    config,
-                    settings: settings.clone(),
-                    plugin: plugin.clone(),
-                };
-                task::spawn(spec, self.deps.clone())
-            })
-            .collect()
+    /// A version newer than any this worker has seen.
+    fn next_version(&self) -> Version {
+        let seen = self
+            .deps
+            .store
+            .records()
+            .values()
+            .map(|r| r.version.ms)
+            .max()
+            .unwrap_or(0);
+        Version {
+            ms: now_ms().max(seen + 1),
+            worker: self.id.clone(),
+        }
     }
 
-    /// Starts the planned tasks of a connector.
-    fn launch(
+    /// Publishes a change to the cluster, applies it here and reconciles.
+    async fn commit(
         &self,
+        state: &mut State,
         name: &str,
-        config: ConnectorConfig,
-        (plugin, settings, configs): Plan,
-    ) -> Connector {
-        let tasks = self.start_tasks(name, &plugin, &settings, configs);
-        tracing::info!(connector = name, plugin = %plugin.name, tasks = tasks.len(), "connector started");
-        Connector {
+        config: Option<ConnectorConfig>,
+        enabled: bool,
+        plan: Option<Plan>,
+    ) -> Result<(), WorkerError> {
+        let record = ConnectorRecord {
+            version: self.next_version(),
             config,
-            plugin: Some(plugin),
-            tasks,
-            error: None,
+            enabled,
+        };
+        if let Some(sync) = &self.sync {
+            let event = ConfigEvent::Connector {
+                name: name.to_string(),
+                record: record.clone(),
+            };
+            sync.publish_config(&event)
+                .await
+                .map_err(|e| WorkerError::Cluster(e.to_string()))?;
         }
+        let version = record.version.clone();
+        self.deps.store.apply(name, record)?;
+        match plan {
+            Some(plan) => {
+                state.plans.insert(
+                    name.to_string(),
+                    Planned {
+                        version,
+                        plan: Ok(plan),
+                    },
+                );
+            }
+            None => {
+                state.plans.remove(name);
+            }
+        }
+        self.reconcile(state).await;
+        Ok(())
+    }
+
+    /// The live config of a connector.
+    fn live_config(&self, name: &str) -> Result<(ConnectorConfig, bool), WorkerError> {
+        self.deps
+            .store
+            .record(name)
+            .and_then(|r| r.config.map(|c| (c, r.enabled)))
+            .ok_or_else(|| WorkerError::NotFound(name.to_string()))
     }
 
     /// Creates and starts a connector; `Exists` if the name is taken.
     pub async fn create(&self, name: &str, config: ConnectorConfig) -> Result<(), WorkerError> {
         check_name(name)?;
-        let mut connectors = self.connectors.lock().await;
-        if connectors.contains_key(name) {
+        let mut state = self.state.lock().await;
+        if self.live_config(name).is_ok() {
             return Err(WorkerError::Exists(name.to_string()));
         }
         let plan = self.plan(name, &config).await?;
-        self.deps.store.put_connector(name, Some(&config))?;
-        connectors.insert(name.to_string(), self.launch(name, config, plan));
-        Ok(())
+        self.commit(&mut state, name, Some(config), true, Some(plan))
+            .await
     }
 
-    /// Replaces a connector's config (creating it when absent) and restarts its tasks.
-    /// Returns true when the connector was created.
+    /// Replaces a connector's config (creating it when absent); only tasks whose task config
+    /// changed restart. Returns true when the connector was created.
     pub async fn put_config(
         &self,
         name: &str,
         config: ConnectorConfig,
     ) -> Result<bool, WorkerError> {
         check_name(name)?;
-        let mut connectors = self.connectors.lock().await;
-        let plan = self.plan(name, &config).await?;
-        self.deps.store.put_connector(name, Some(&config))?;
-        let created = match connectors.remove(name) {
-            Some(old) => {
-                stop_tasks(old.tasks).await;
-                false
-            }
-            None => true,
+        let mut state = self.state.lock().await;
+        let (created, enabled) = match self.live_config(name) {
+            Ok((_, enabled)) => (false, enabled),
+            Err(_) => (true, true),
         };
-        connectors.insert(name.to_string(), self.launch(name, config, plan));
+        let plan = self.plan(name, &config).await?;
+        self.commit(&mut state, name, Some(config), enabled, Some(plan))
+            .await?;
         Ok(created)
     }
 
@@ -262,139 +342,370 @@ impl Worker {
         name: &str,
         patch: ConnectorConfig,
     ) -> Result<(), WorkerError> {
-        let mut config = self.config(name).await?;
+        let (mut config, _) = self.live_config(name)?;
         config.extend(patch);
         self.put_config(name, config).await.map(|_| ())
     }
 
-    /// Stops a connector's tasks and starts them again on the same config.
+    /// The seed's `taskNum`: sets `tasks.num`; only the tasks added or removed start or stop.
+    pub async fn set_task_count(&self, name: &str, tasks: u32) -> Result<(), WorkerError> {
+        let patch = ConnectorConfig::from([(TASKS_NUM.to_string(), tasks.to_string())]);
+        self.merge_config(name, patch).await
+    }
+
+    /// Enables or disables a connector (a disabled one keeps its config and runs no task).
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), WorkerError> {
+        let mut state = self.state.lock().await;
+        let (config, was) = self.live_config(name)?;
+        if was == enabled {
+            return Ok(());
+        }
+        self.commit(&mut state, name, Some(config), enabled, None)
+            .await
+    }
+
+    /// Stops a connector's tasks here and starts them again on the same config.
     pub async fn restart(&self, name: &str) -> Result<(), WorkerError> {
-        let config = self.config(name).await?;
-        self.put_config(name, config).await.map(|_| ())
+        let mut state = self.state.lock().await;
+        self.live_config(name)?;
+        let mine: Vec<(String, u32)> = state
+            .running
+            .keys()
+            .filter(|(c, _)| c == name)
+            .cloned()
+            .collect();
+        let handles = mine
+            .iter()
+            .filter_map(|k| state.running.remove(k))
+            .map(|r| r.handle)
+            .collect();
+        stop_tasks(handles).await;
+        state.plans.remove(name);
+        self.reconcile(&mut state).await;
+        Ok(())
     }
 
     /// Stops and forgets a connector.
     pub async fn delete(&self, name: &str) -> Result<(), WorkerError> {
-        let mut connectors = self.connectors.lock().await;
-        let old = connectors
-            .remove(name)
-            .ok_or_else(|| WorkerError::NotFound(name.to_string()))?;
-        self.deps.store.put_connector(name, None)?;
-        stop_tasks(old.tasks).await;
+        let mut state = self.state.lock().await;
+        self.live_config(name)?;
+        self.commit(&mut state, name, None, false, None).await?;
         tracing::info!(connector = name, "connector deleted");
         Ok(())
     }
 
     /// Connector names.
     pub async fn names(&self) -> Vec<String> {
-        self.connectors.lock().await.keys().cloned().collect()
+        self.configs().await.into_keys().collect()
     }
 
     /// A connector's config.
     pub async fn config(&self, name: &str) -> Result<ConnectorConfig, WorkerError> {
-        let connectors = self.connectors.lock().await;
-        connectors
-            .get(name)
-            .map(|c| c.config.clone())
-            .ok_or_else(|| WorkerError::NotFound(name.to_string()))
+        self.live_config(name).map(|(c, _)| c)
     }
 
     /// Every connector's config.
     pub async fn configs(&self) -> BTreeMap<String, ConnectorConfig> {
-        let connectors = self.connectors.lock().await;
-        connectors
-            .iter()
-            .map(|(n, c)| (n.clone(), c.config.clone()))
+        self.deps
+            .store
+            .records()
+            .into_iter()
+            .filter_map(|(n, r)| r.config.map(|c| (n, c)))
             .collect()
     }
 
-    /// A connector's status.
-    pub async fn status(&self, name: &str) -> Result<ConnectorStatus, WorkerError> {
-        let connectors = self.connectors.lock().await;
-        let c = connectors
-            .get(name)
-            .ok_or_else(|| WorkerError::NotFound(name.to_string()))?;
-        let tasks: Vec<TaskStatusEntry> = c
-            .tasks
+    /// The tasks running on this worker.
+    pub async fn local_tasks(&self) -> Vec<LocalTask> {
+        let state = self.state.lock().await;
+        state
+            .running
             .iter()
-            .enumerate()
-            .map(|(i, t)| TaskStatusEntry {
-                id: i as u32,
-                status: t.status.get(),
+            .map(|((connector, task), r)| LocalTask {
+                connector: connector.clone(),
+                task: *task,
+                status: r.handle.status.get(),
+            })
+            .collect()
+    }
+
+    /// The live workers and their REST addresses (`None` until a worker announced it).
+    pub async fn members(&self) -> Vec<(String, Option<String>)> {
+        let members = self.state.lock().await.members.clone();
+        let addresses = self.addresses.lock().unwrap();
+        members
+            .into_iter()
+            .map(|m| {
+                let addr = addresses.get(&m).cloned();
+                (m, addr)
+            })
+            .collect()
+    }
+
+    /// Where each task of each connector is allocated: connector -> [(task, worker)].
+    pub async fn allocation(&self) -> BTreeMap<String, Vec<(u32, String)>> {
+        let state = self.state.lock().await;
+        let allocator = TaskAllocator::new(&state.members);
+        state
+            .plans
+            .iter()
+            .filter_map(|(name, p)| {
+                let (_, _, configs) = p.plan.as_ref().ok()?;
+                let tasks = (0..configs.len() as u32)
+                    .filter_map(|t| Some((t, allocator.owner(name, t)?.to_string())))
+                    .collect();
+                Some((name.clone(), tasks))
+            })
+            .collect()
+    }
+
+    /// The tasks running on every live worker (asking the others), by worker id.
+    pub async fn cluster_tasks(&self) -> BTreeMap<String, Result<Vec<LocalTask>, String>> {
+        let mut out = BTreeMap::new();
+        for (worker, addr) in self.members().await {
+            let tasks = if worker == self.id {
+                Ok(self.local_tasks().await)
+            } else {
+                self.remote_tasks(addr.as_deref()).await
+            };
+            out.insert(worker, tasks);
+        }
+        out
+    }
+
+    async fn remote_tasks(&self, addr: Option<&str>) -> Result<Vec<LocalTask>, String> {
+        let addr = addr.ok_or("the worker has not announced its REST address yet")?;
+        let answer = crate::cluster::peer::get_json(addr, "/getAllocatedTask")
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_value(answer).map_err(|e| format!("worker at {addr}: {e}"))
+    }
+
+    /// A connector's status, with every task wherever it runs.
+    pub async fn status(&self, name: &str) -> Result<ConnectorStatus, WorkerError> {
+        let (_, enabled) = self.live_config(name)?;
+        let (kind, plugin, error, owners, local) = {
+            let state = self.state.lock().await;
+            let allocator = TaskAllocator::new(&state.members);
+            let planned = state.plans.get(name);
+            let (kind, plugin, error, count) = match planned.map(|p| &p.plan) {
+                Some(Ok((plugin, _, configs))) => {
+                    (Some(plugin.kind), Some(plugin.name.clone()), None, configs.len())
+                }
+                Some(Err(e)) => (None, None, Some(e.clone()), 0),
+                None => (None, None, None, 0),
+            };
+            let owners: Vec<(u32, String)> = (0..count as u32)
+                .filter_map(|t| Some((t, allocator.owner(name, t)?.to_string())))
+                .collect();
+            let local: BTreeMap<u32, TaskStatus> = state
+                .running
+                .iter()
+                .filter(|((c, _), _)| c == name)
+                .map(|((_, t), r)| (*t, r.handle.status.get()))
+                .collect();
+            (kind, plugin, error, owners, local)
+        };
+        let mut remote: BTreeMap<String, Vec<LocalTask>> = BTreeMap::new();
+        let addresses = self.addresses.lock().unwrap().clone();
+        for worker in owners.iter().map(|(_, w)| w).collect::<BTreeSet<_>>() {
+            if *worker != self.id {
+                if let Ok(tasks) = self.remote_tasks(addresses.get(worker).map(String::as_str)).await {
+                    remote.insert(worker.clone(), tasks);
+                }
+            }
+        }
+        let tasks: Vec<TaskStatusEntry> = owners
+            .into_iter()
+            .map(|(t, worker)| {
+                let status = if worker == self.id {
+                    local.get(&t).cloned()
+                } else {
+                    remote.get(&worker).and_then(|tasks| {
+                        tasks
+                            .iter()
+                            .find(|l| l.connector == name && l.task == t)
+                            .map(|l| l.status.clone())
+                    })
+                };
+                TaskStatusEntry {
+                    id: t,
+                    worker_id: worker,
+                    status,
+                }
             })
             .collect();
-        let state = if c.tasks.is_empty() {
+        let state = if !enabled {
+            "DISABLED"
+        } else if tasks.is_empty() {
             "UNASSIGNED"
-        } else if tasks
-            .iter()
-            .any(|t| t.status.state == task::TaskLifecycle::Failed)
-        {
+        } else if tasks.iter().any(|t| {
+            t.status
+                .as_ref()
+                .is_some_and(|s| s.state == task::TaskLifecycle::Failed)
+        }) {
             "FAILED"
         } else {
             "RUNNING"
         };
         Ok(ConnectorStatus {
             name: name.to_string(),
-            kind: c.plugin.as_ref().map(|p| p.kind),
+            kind,
             connector: ConnectorState {
                 state,
-                plugin: c.plugin.as_ref().map(|p| p.name.clone()),
-                error: c.error.clone(),
+                plugin,
+                error,
             },
             tasks,
         })
     }
 
-    /// Starts every stored connector; one whose plugin is missing waits for a reload.
-    pub async fn resume_stored(&self) {
-        for (name, config) in self.deps.store.connectors() {
-            let mut connectors = self.connectors.lock().await;
-            let entry = match self.plan(&name, &config).await {
-                Ok(plan) => self.launch(&name, config, plan),
-                Err(e) => {
-                    tracing::warn!(connector = %name, "connector not started: {e}");
-                    Connector {
-                        config,
-                        plugin: None,
-                        tasks: Vec::new(),
-                        error: Some(e.to_string()),
+    /// Starts what this worker owns (from the stored records and the current members).
+    pub async fn reconcile_now(&self) {
+        let mut state = self.state.lock().await;
+        self.reconcile(&mut state).await;
+    }
+
+    /// A config event from the topic: applied if newer.
+    pub async fn apply_remote(&self, event: ConfigEvent) {
+        match event {
+            ConfigEvent::Worker { worker, rest } => {
+                self.addresses.lock().unwrap().insert(worker, rest);
+            }
+            ConfigEvent::Connector { name, record } => {
+                let mut state = self.state.lock().await;
+                match self.deps.store.apply(&name, record) {
+                    Ok(true) => {
+                        tracing::info!(connector = %name, "config update from the cluster applied");
+                        state.plans.remove(&name);
+                        self.reconcile(&mut state).await;
                     }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(connector = %name, "cannot store a config update: {e}"),
                 }
-            };
-            connectors.insert(name, entry);
+            }
         }
     }
 
-    /// After a reload: starts connectors that were waiting for a plugin. (Tasks of a changed
-    /// plugin follow the new version by themselves.)
+    /// Positions delivered on another worker (ignored for unknown or deleted connectors).
+    pub fn apply_positions(&self, event: crate::cluster::PositionEvent) {
+        if self
+            .deps
+            .store
+            .record(&event.connector)
+            .is_some_and(|r| r.config.is_some())
+        {
+            self.deps
+                .store
+                .merge_positions(&event.connector, event.positions);
+        }
+    }
+
+    /// The member list changed: re-allocate.
+    pub async fn members_changed(&self, members: BTreeSet<String>) {
+        let mut state = self.state.lock().await;
+        if state.members == members {
+            return;
+        }
+        tracing::info!(?members, "cluster members changed");
+        state.members = members;
+        self.reconcile(&mut state).await;
+    }
+
+    /// After a reload: plans that failed (a missing plugin) are made again.
     pub async fn plugins_reloaded(&self, report: &ReloadReport) {
         if report.added.is_empty() {
             return;
         }
-        let mut connectors = self.connectors.lock().await;
-        let waiting: Vec<String> = connectors
-            .iter()
-            .filter(|(_, c)| c.tasks.is_empty())
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in waiting {
-            let config = connectors[&name].config.clone();
-            match self.plan(&name, &config).await {
-                Ok(plan) => {
-                    let entry = self.launch(&name, config, plan);
-                    connectors.insert(name, entry);
-                }
-                Err(e) => connectors.get_mut(&name).expect("listed").error = Some(e.to_string()),
+        let mut state = self.state.lock().await;
+        state.plans.retain(|_, p| p.plan.is_ok());
+        self.reconcile(&mut state).await;
+    }
+
+    /// Plans what changed, then starts and stops tasks so that this worker runs exactly what
+    /// the allocation gives it.
+    async fn reconcile(&self, state: &mut State) {
+        let allocator = TaskAllocator::new(&state.members);
+        let mut desired: BTreeMap<(String, u32), (TaskSpec, String)> = BTreeMap::new();
+        for (name, record) in self.deps.store.records() {
+            let Some(config) = record.config.filter(|_| record.enabled) else {
+                state.plans.remove(&name);
+                continue;
+            };
+            if state.plans.get(&name).is_none_or(|p| p.version != record.version) {
+                let plan = self.plan(&name, &config).await.map_err(|e| {
+                    tracing::warn!(connector = %name, "connector not started: {e}");
+                    e.to_string()
+                });
+                state.plans.insert(
+                    name.clone(),
+                    Planned {
+                        version: record.version.clone(),
+                        plan,
+                    },
+                );
             }
+            let Ok((plugin, settings, configs)) = &state.plans[&name].plan else {
+                continue;
+            };
+            for (index, task_config) in configs.iter().enumerate() {
+                let index = index as u32;
+                if allocator.owner(&name, index) != Some(self.id.as_str()) {
+                    continue;
+                }
+                let fingerprint = format!("{}|{settings:?}|{task_config:?}", plugin.name);
+                let spec = TaskSpec {
+                    ids: TaskIds {
+                        connector: name.clone(),
+                        task: index,
+                    },
+                    config: task_config.clone(),
+                    settings: settings.clone(),
+                    plugin: plugin.clone(),
+                };
+                desired.insert((name.clone(), index), (spec, fingerprint));
+            }
+        }
+        let stale: Vec<(String, u32)> = state
+            .running
+            .iter()
+            .filter(|(key, r)| desired.get(*key).is_none_or(|(_, f)| *f != r.fingerprint))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let stopping: Vec<TaskHandle> = stale
+            .iter()
+            .filter_map(|k| state.running.remove(k))
+            .map(|r| r.handle)
+            .collect();
+        if !stopping.is_empty() {
+            tracing::info!(tasks = ?stale, "stopping tasks this worker no longer runs as they were");
+            stop_tasks(stopping).await;
+        }
+        let mut started = Vec::new();
+        for (key, (spec, fingerprint)) in desired {
+            if state.running.contains_key(&key) {
+                continue;
+            }
+            started.push(key.clone());
+            let handle = task::spawn(spec, self.deps.clone());
+            state.running.insert(
+                key,
+                Running {
+                    handle,
+                    fingerprint,
+                },
+            );
+        }
+        if !started.is_empty() {
+            tracing::info!(tasks = ?started, "tasks started");
         }
     }
 
     /// Stops every task (finishing in-flight deliveries).
     pub async fn shutdown(&self) {
-        let mut connectors = self.connectors.lock().await;
-        let tasks: Vec<TaskHandle> = connectors
-            .values_mut()
-            .flat_map(|c| c.tasks.drain(..))
+        let mut state = self.state.lock().await;
+        let tasks: Vec<TaskHandle> = std::mem::take(&mut state.running)
+            .into_values()
+            .map(|r| r.handle)
             .collect();
         stop_tasks(tasks).await;
     }
@@ -405,11 +716,12 @@ async fn stop_tasks(tasks: Vec<TaskHandle>) {
     for t in &tasks {
         t.stop.cancel();
     }
-    for t in tasks {
+    let waits = tasks.into_iter().map(|t| async move {
         let abort = t.join.abort_handle();
         if tokio::time::timeout(STOP_GRACE, t.join).await.is_err() {
             tracing::warn!("task did not stop within {STOP_GRACE:?}; aborting it");
             abort.abort();
         }
-    }
+    });
+    futures::future::join_all(waits).await;
 }

@@ -86,8 +86,21 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker whose plugin folder holds copies of `plugins` (names without `.wasm`).
+    /// Starts a worker whose plugin folder holds copies of `plugins` (names without `.wasm`),
+    /// alone in a cluster of its own (tests run in parallel on one RocketMQ).
     pub fn start(plugins: &[&str]) -> Worker {
+        Self::start_in_cluster(plugins, &unique("solo"), &unique("w"))
+    }
+
+    /// Starts worker `worker_id` in cluster `cluster` (`clusterName`), with `plugins`.
+    pub fn start_in_cluster(plugins: &[&str], cluster: &str, worker_id: &str) -> Worker {
+        let mut worker = Self::prepare(plugins, cluster, worker_id);
+        worker.spawn();
+        worker
+    }
+
+    /// Writes the worker's folders and `connect.conf` without starting it.
+    pub fn prepare(plugins: &[&str], cluster: &str, worker_id: &str) -> Worker {
         let root = temp_dir("ferry-worker");
         let plugin_dir = root.join("plugins");
         std::fs::create_dir_all(&plugin_dir).unwrap();
@@ -103,24 +116,22 @@ impl Worker {
             &conf,
             format!(
                 "workerId={}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={}\naclEnable=false\n\
-                 autoCreateGroupEnable=true\npluginPaths={}\n",
-                unique("w"),
+                 autoCreateGroupEnable=true\npluginPaths={}\nclusterName={cluster}\n",
+                worker_id,
                 store.display(),
                 namesrv(),
                 plugin_dir.display()
             ),
         )
         .unwrap();
-        let mut worker = Worker {
+        Worker {
             child: None,
             addr: String::new(),
             store,
             plugins: plugin_dir,
             log: root.join("worker.log"),
             conf,
-        };
-        worker.spawn();
-        worker
+        }
     }
 
     /// (Re)starts the process on the same folders and waits for its REST API.
@@ -152,6 +163,20 @@ impl Worker {
             .recv_timeout(Duration::from_secs(120))
             .unwrap_or_else(|_| panic!("worker did not start; log:\n{}", self.log_text()));
         self.child = Some(child);
+    }
+
+    /// Whether the process is running (started and not stopped or killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The `workerId` in its `connect.conf`.
+    pub fn worker_id(&self) -> String {
+        std::fs::read_to_string(&self.conf)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("workerId=").map(str::to_string))
+            .unwrap_or_default()
     }
 
     /// The worker's log so far.

@@ -46,6 +46,7 @@ impl From<WorkerError> for ApiError {
             WorkerError::Exists(_) => (StatusCode::CONFLICT, "connector_exists"),
             WorkerError::NotFound(_) => (StatusCode::NOT_FOUND, "connector_not_found"),
             WorkerError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failed"),
+            WorkerError::Cluster(_) => (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable"),
         };
         ApiError {
             status,

@@ -84,3 +84,128 @@ pub async fn status(
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(worker.status(&name).await?)))
 }
+
+/// `GET /getClusterInfo` and `GET /cluster`: the live workers and their REST addresses.
+pub async fn cluster_info(State(worker): State<Arc<Worker>>) -> Json<Value> {
+    let members: Vec<Value> = worker
+        .members()
+        .await
+        .into_iter()
+        .map(|(id, rest)| json!({ "workerId": id, "restAddress": rest }))
+        .collect();
+    Json(json!({ "self": worker.id(), "workers": members }))
+}
+
+/// `GET /getAllocatedTask`: the tasks running on this worker.
+pub async fn allocated_tasks(State(worker): State<Arc<Worker>>) -> Json<Value> {
+    Json(json!(worker.local_tasks().await))
+}
+
+/// `GET /getAllTask/{byWorker}`: the tasks running on every live worker (this one asks the
+/// others). `byWorker=true` groups them by worker; anything else gives one flat list.
+pub async fn all_tasks(
+    State(worker): State<Arc<Worker>>,
+    Path(by_worker): Path<String>,
+) -> Json<Value> {
+    let all = worker.cluster_tasks().await;
+    if by_worker.eq_ignore_ascii_case("true") || by_worker.eq_ignore_ascii_case("byWorker") {
+        let grouped: serde_json::Map<String, Value> = all
+            .into_iter()
+            .map(|(w, tasks)| {
+                let v = match tasks {
+                    Ok(t) => json!(t),
+                    Err(e) => json!({ "error": e }),
+                };
+                (w, v)
+            })
+            .collect();
+        return Json(Value::Object(grouped));
+    }
+    let flat: Vec<Value> = all
+        .into_iter()
+        .flat_map(|(w, tasks)| {
+            tasks
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |t| json!({ "workerId": w, "connector": t.connector, "task": t.task, "status": t.status }))
+        })
+        .collect();
+    Json(json!(flat))
+}
+
+/// `GET /getConnectorTask`: where every connector's tasks are allocated.
+pub async fn connector_tasks(State(worker): State<Arc<Worker>>) -> Json<Value> {
+    Json(allocation_json(worker.allocation().await))
+}
+
+/// `GET /getConnectorTask/{name}`.
+pub async fn connector_task(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    worker.config(&name).await?;
+    let mut all = worker.allocation().await;
+    let one = all.remove(&name).unwrap_or_default();
+    Ok(Json(allocation_json([(name, one)].into())))
+}
+
+fn allocation_json(all: std::collections::BTreeMap<String, Vec<(u32, String)>>) -> Value {
+    let map: serde_json::Map<String, Value> = all
+        .into_iter()
+        .map(|(name, tasks)| {
+            let tasks: Vec<Value> = tasks
+                .into_iter()
+                .map(|(t, w)| json!({ "task": t, "workerId": w }))
+                .collect();
+            (name, json!(tasks))
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// `GET /connectors/single/{name}/enable` and `.../disable`.
+pub async fn enable_one(
+    State(worker): State<Arc<Worker>>,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let enabled = enable_action(&action)?;
+    worker.set_enabled(&name, enabled).await?;
+    Ok(Json(json!({ "status": "success", "name": name })))
+}
+
+/// `GET /connectors/all/enable|disable|remove`.
+pub async fn all_action(
+    State(worker): State<Arc<Worker>>,
+    Path(action): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let names = worker.names().await;
+    for name in &names {
+        match action.as_str() {
+            "remove" => worker.delete(name).await?,
+            other => worker.set_enabled(name, enable_action(other)?).await?,
+        }
+    }
+    Ok(Json(json!({ "status": "success", "connectors": names })))
+}
+
+fn enable_action(action: &str) -> Result<bool, ApiError> {
+    match action {
+        "enable" => Ok(true),
+        "disable" => Ok(false),
+        other => Err(ApiError::not_found(format!(
+            "no such action `{other}`: use enable or disable"
+        ))),
+    }
+}
+
+/// `GET /connectors/taskNum/{name}/{n}`: sets `tasks.num`.
+pub async fn task_num(
+    State(worker): State<Arc<Worker>>,
+    Path((name, n)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let n: u32 = n.parse().map_err(|_| {
+        ApiError::bad_request("invalid_config", format!("task count `{n}` is not a number"))
+    })?;
+    worker.set_task_count(&name, n).await?;
+    Ok(Json(json!({ "status": "success", "name": name, "tasks.num": n })))
+}

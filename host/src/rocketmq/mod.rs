@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
-    AclClientRPCHook, ClientRuntime, ClientRuntimeConfig, DefaultLitePullConsumer,
-    DefaultMQProducer, SessionCredentials,
+    AclClientRPCHook, BrokerAdmin, ClientRuntime, ClientRuntimeConfig, ConsumerAdmin, TopicAdmin,
+    DefaultLitePullConsumer, DefaultMQAdminExt, DefaultMQProducer,
+    SessionCredentials,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -74,6 +75,8 @@ pub struct Hub {
     producer: DefaultMQProducer,
     /// Publish queues per topic, so a send does not look up the route each time.
     queues: Mutex<HashMap<String, Vec<MessageQueue>>>,
+    /// For the member list of the cluster group.
+    admin: tokio::sync::Mutex<DefaultMQAdminExt>,
 }
 
 impl Hub {
@@ -102,11 +105,23 @@ impl Hub {
             .start()
             .await
             .map_err(|e| HubError::Client(format!("producer start: {e}")))?;
+        let admin_group = format!("ferry-admin-{}", settings.worker_id);
+        let mut admin = match acl_hook(&settings) {
+            Some(hook) => {
+                DefaultMQAdminExt::with_admin_ext_group_and_rpc_hook(runtime.clone(), admin_group, hook)
+            }
+            None => DefaultMQAdminExt::with_admin_ext_group(runtime.clone(), admin_group),
+        };
+        admin.set_namesrv_addr(settings.namesrv_addr.as_str());
+        BrokerAdmin::start(&mut admin)
+            .await
+            .map_err(|e| HubError::Client(format!("admin start: {e}")))?;
         Ok(Arc::new(Hub {
             settings,
             runtime,
             producer,
             queues: Mutex::new(HashMap::new()),
+            admin: tokio::sync::Mutex::new(admin),
         }))
     }
 
@@ -147,6 +162,69 @@ impl Hub {
             .unwrap()
             .insert(topic.to_string(), queues.clone());
         Ok(queues)
+    }
+
+    /// The instance names of the live members of consumer group `group`, which subscribes to
+    /// `topic`, as every broker serving `topic` lists them (client ids are `IP@instance`).
+    /// A group with no member is an empty list.
+    pub async fn group_members(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<std::collections::BTreeSet<String>, HubError> {
+        let admin = self.admin.lock().await;
+        let route = TopicAdmin::examine_topic_route_info(&*admin, topic.into())
+            .await
+            .map_err(|e| HubError::Route {
+                topic: topic.to_string(),
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| HubError::Route {
+                topic: topic.to_string(),
+                reason: "no route".into(),
+            })?;
+        let mut members = std::collections::BTreeSet::new();
+        for broker in &route.broker_datas {
+            let Some(addr) = broker.broker_addrs().get(&0).cloned() else {
+                continue;
+            };
+            match ConsumerAdmin::examine_consumer_connection_info(&*admin, group.into(), Some(addr))
+                .await
+            {
+                Ok(connection) => {
+                    for c in connection.get_connection_set() {
+                        let id = c.get_client_id();
+                        if let Some(instance) = id.as_str().split('@').nth(1) {
+                            members.insert(instance.to_string());
+                        }
+                    }
+                }
+                // The broker answers "consumer not online" for a group with no member (and the
+                // client reports that as a failed operation).
+                Err(e)
+                    if e.to_string().contains("Not found the consumer group connection")
+                        || e.to_string().contains("broker.operation.failed") => {}
+                Err(e) => return Err(HubError::Client(format!("members of {group}: {e}"))),
+            }
+        }
+        Ok(members)
+    }
+
+    /// Checks that an internal topic exists (creating it when `autoCreateGroupEnable`); the
+    /// error names the topic.
+    pub async fn ensure_topic(&self, topic: &str) -> Result<(), HubError> {
+        self.queues(topic).await.map(drop)
+    }
+
+    /// Sends one message to the queue picked by `key` (same key, same queue, so in order).
+    pub async fn send_keyed(&self, topic: &str, key: &str, body: Vec<u8>) -> Result<(), HubError> {
+        let queues = self.queues(topic).await?;
+        let queue = &queues[crate::task::dispatch::key_hash(key.as_bytes()) as usize % queues.len()];
+        let message = MqMessage::builder()
+            .topic(topic)
+            .body_slice(&body)
+            .build_unchecked();
+        self.send_batch(queue, vec![message]).await
     }
 
     /// Sends one batch to one queue; `Ok` means the broker stored it.
@@ -237,6 +315,23 @@ impl SinkConsumer {
             messages.extend(more);
         }
         messages
+    }
+
+    /// The next offset per (topic, broker, queue) after `messages`, for [`Self::commit`].
+    pub fn next_offsets(messages: &[MessageExt]) -> HashMap<(String, String, i32), i64> {
+        let mut offsets: HashMap<(String, String, i32), i64> = HashMap::new();
+        for ext in messages {
+            let next = ext.queue_offset() + 1;
+            let entry = offsets
+                .entry((
+                    ext.topic().to_string(),
+                    ext.broker_name().to_string(),
+                    ext.queue_id(),
+                ))
+                .or_insert(next);
+            *entry = (*entry).max(next);
+        }
+        offsets
     }
 
     /// Commits `next offset` per queue to the broker.

@@ -158,18 +158,11 @@ async fn take(consumer: &SinkConsumer) -> Option<Pending> {
         return None;
     }
     let records = messages.len() as u64;
+    let offsets = SinkConsumer::next_offsets(&messages);
     let mut grouped: BTreeMap<(String, i32), Vec<Message>> = BTreeMap::new();
-    let mut offsets: HashMap<(String, String, i32), i64> = HashMap::new();
     for ext in &messages {
-        let topic = ext.topic().to_string();
-        let queue = ext.queue_id();
-        let next = ext.queue_offset() + 1;
-        let entry = offsets
-            .entry((topic.clone(), ext.broker_name().to_string(), queue))
-            .or_insert(next);
-        *entry = (*entry).max(next);
         grouped
-            .entry((topic, queue))
+            .entry((ext.topic().to_string(), ext.queue_id()))
             .or_default()
             .push(from_message_ext(ext));
     }

@@ -12,7 +12,7 @@ use crate::wasm::GuestFault;
 use crate::wasm::caps::kafka::AssignedPartitions;
 
 /// A task's lifecycle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskLifecycle {
     /// Instantiating the guest or connecting to RocketMQ.
@@ -29,7 +29,7 @@ pub enum TaskLifecycle {
 }
 
 /// The last error a task met.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct TaskError {
     /// `panic`, `out-of-memory`, `timeout`, `trap`, `fatal`, `invalid-config`, `retriable`,
     /// `rocketmq`, `retry-timeout`.
@@ -41,7 +41,7 @@ pub struct TaskError {
 }
 
 /// A task's status.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct TaskStatus {
     /// Lifecycle state.
     pub state: TaskLifecycle,

@@ -1,0 +1,301 @@
+//! A cluster of worker processes on loopback sharing one RocketMQ: membership, allocation,
+//! config sync, failover and rolling restarts. Each test uses its own `clusterName`, so the
+//! internal topics and groups of parallel tests do not mix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use ferry_tests::kafka::{self, Outgoing};
+use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_for};
+use serde_json::json;
+
+/// Tansu answers a JoinGroup after half the session timeout (DESIGN.md §7): keep it short.
+const SESSION: &str = "6000";
+
+/// Starts `n` workers in one new cluster and waits until each sees all of them.
+fn cluster(n: usize, plugins: &[&str]) -> (String, Vec<Worker>) {
+    let name = unique("cl");
+    let workers: Vec<Worker> = (0..n)
+        .map(|i| Worker::start_in_cluster(plugins, &name, &format!("{name}-w{i}")))
+        .collect();
+    wait_until_members(&workers, n);
+    (name, workers)
+}
+
+/// Waits until every worker lists `n` live members, each with a REST address.
+fn wait_until_members(workers: &[Worker], n: usize) {
+    wait_for("every worker to see the cluster", Duration::from_secs(60), || {
+        workers
+            .iter()
+            .filter(|w| w.is_running())
+            .all(|w| {
+                let info = w.request("GET", "/getClusterInfo", None).1;
+                info["workers"].as_array().is_some_and(|m| {
+                    m.len() == n && m.iter().all(|w| w["restAddress"].is_string())
+                })
+            })
+            .then_some(())
+    });
+}
+
+/// task index -> worker id, as `worker` reports the allocation of `connector`.
+fn allocation(worker: &Worker, connector: &str) -> BTreeMap<u64, String> {
+    let answer = worker
+        .request("GET", &format!("/getConnectorTask/{connector}"), None)
+        .1;
+    answer[connector]
+        .as_array()
+        .map(|tasks| {
+            tasks
+                .iter()
+                .map(|t| {
+                    (
+                        t["task"].as_u64().unwrap(),
+                        t["workerId"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The connector's tasks once all `count` run (as seen from `worker`): task -> worker id.
+fn all_running(worker: &Worker, connector: &str, count: usize, within: Duration) -> BTreeMap<u64, String> {
+    wait_for(&format!("{count} tasks of {connector} running"), within, || {
+        let status = worker.status(connector);
+        let tasks = status["tasks"].as_array()?;
+        (tasks.len() == count
+            && tasks
+                .iter()
+                .all(|t| t["state"] == "RUNNING" || t["state"] == "IDLE"))
+        .then(|| {
+            tasks
+                .iter()
+                .map(|t| (t["id"].as_u64().unwrap(), t["worker_id"].as_str().unwrap().to_string()))
+                .collect()
+        })
+    })
+}
+
+#[test]
+fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
+    let (name, workers) = cluster(3, &["datagen"]);
+    let connector = unique("gen");
+    let created = Instant::now();
+    workers[0].create(
+        &connector,
+        json!({"connector-class": "datagen", "datagen.topic": unique("cl-t"), "datagen.rate": "60", "tasks.num": "6"}),
+    );
+    for w in &workers[1..] {
+        wait_for("the config on every worker", Duration::from_secs(5), || {
+            w.request("GET", "/getConnectors", None).1[&connector]
+                .is_object()
+                .then_some(())
+        });
+    }
+    let placed = all_running(&workers[2], &connector, 6, Duration::from_secs(5));
+    let elapsed = created.elapsed();
+    let owners: BTreeSet<&String> = placed.values().collect();
+    assert!(owners.len() >= 2, "6 tasks on one worker: {placed:?}");
+    // Every worker computes the same allocation, and it is where the tasks run.
+    let first = allocation(&workers[0], &connector);
+    assert_eq!(first, placed);
+    for w in &workers[1..] {
+        assert_eq!(allocation(w, &connector), first, "workers disagree");
+    }
+    // The tasks each worker reports running add up to the connector's six.
+    let by_worker = workers[1].request("GET", "/getAllTask/true", None).1;
+    let running: usize = by_worker
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|tasks| {
+            tasks
+                .as_array()
+                .map(|t| t.iter().filter(|t| t["connector"] == connector.as_str()).count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(running, 6, "{by_worker}");
+    println!("cluster {name}: created on one worker, 6 tasks running over {} workers, visible on all in {elapsed:?}", owners.len());
+
+    // A second worker with a live worker's id is refused.
+    let duplicate = Worker::prepare(&["datagen"], &name, &format!("{name}-w1"));
+    let out = std::process::Command::new(ferry_tests::ferry_bin())
+        .arg("-c")
+        .arg(&duplicate.conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("workerId `{name}-w1`")), "{stderr}");
+}
+
+#[test]
+fn a_fourth_worker_takes_about_a_quarter_of_24_tasks() {
+    let (name, mut workers) = cluster(3, &["datagen"]);
+    let connector = unique("gen24");
+    workers[0].create(
+        &connector,
+        json!({"connector-class": "datagen", "datagen.topic": unique("cl24"), "datagen.rate": "24", "tasks.num": "24"}),
+    );
+    let before = all_running(&workers[0], &connector, 24, Duration::from_secs(30));
+    workers.push(Worker::start_in_cluster(&["datagen"], &name, &format!("{name}-w3")));
+    wait_until_members(&workers, 4);
+    let newcomer = format!("{name}-w3");
+    let after = wait_for("the newcomer's tasks running", Duration::from_secs(30), || {
+        let after = all_running(&workers[1], &connector, 24, Duration::from_secs(30));
+        after.values().any(|w| *w == newcomer).then_some(after)
+    });
+    let moved: Vec<u64> = before
+        .iter()
+        .filter(|(t, w)| after[*t] != **w)
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(
+        moved.iter().all(|t| after[t] == newcomer),
+        "tasks moved between old workers: before {before:?} after {after:?}"
+    );
+    assert!(
+        (2..=12).contains(&moved.len()),
+        "{} of 24 tasks moved (expect about 6)",
+        moved.len()
+    );
+    // Removing it again moves back exactly those tasks.
+    workers.pop().unwrap().stop();
+    let restored = wait_for("its tasks back on the three", Duration::from_secs(30), || {
+        let now = all_running(&workers[0], &connector, 24, Duration::from_secs(30));
+        (!now.values().any(|w| *w == newcomer)).then_some(now)
+    });
+    assert_eq!(restored, before, "removing the fourth worker restores the old allocation");
+    println!("24 tasks, 3 -> 4 workers: {} tasks moved (ideal 6); 4 -> 3: the same {} moved back", moved.len(), moved.len());
+}
+
+fn kafka_records(from: u64, to: u64) -> impl Iterator<Item = Outgoing> {
+    (from..to).map(|i| Outgoing {
+        key: format!("key-{}", i % 89).into_bytes(),
+        value: format!("{i} cluster-record").into_bytes(),
+        headers: vec![],
+        timestamp: 1_660_000_000_000 + i as i64,
+    })
+}
+
+fn kafka_counts(records: &[kafka::Record]) -> BTreeMap<u64, u32> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        if let Some(n) = String::from_utf8_lossy(&r.value)
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+        {
+            *counts.entry(n).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
+    let plugins = ["kafka-source", "kafka-sink", "datagen", "file-sink"];
+    let (_name, mut workers) = cluster(3, &plugins);
+    let (k2r, r2k) = (unique("fo-k2r"), unique("fo-r2k"));
+    let (k2r_total, r2k_total) = (40_000u64, 30_000u64);
+    kafka::create_topic(&k2r, 4);
+    kafka::create_topic(&r2k, 4);
+    kafka::produce(&k2r, kafka_records(0, k2r_total / 2));
+    let out = temp_dir("fo-out");
+    let (src, view, generator, sink) = (unique("src"), unique("view"), unique("gen"), unique("sink"));
+    workers[0].create(
+        &src,
+        json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": kafka::bootstrap(),
+               "tasks.num": "4", "kafka.client.session.timeout.ms": SESSION}),
+    );
+    workers[1].create(&view, json!({"connector-class": "file-sink", "rocketmq.topics": k2r, "file.dir": out.to_str().unwrap(), "tasks.num": "2"}));
+    workers[2].create(
+        &generator,
+        json!({"connector-class": "datagen", "datagen.topic": r2k, "datagen.count": r2k_total.to_string(), "datagen.rate": "2000", "tasks.num": "2"}),
+    );
+    workers[0].create(
+        &sink,
+        json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": kafka::bootstrap(), "tasks.num": "2"}),
+    );
+    wait_for("Kafka -> RocketMQ flowing", Duration::from_secs(120), || {
+        (sink_counts(&out).len() as u64 >= k2r_total / 4).then_some(())
+    });
+
+    // Kill the worker that runs the most tasks.
+    let mut share: BTreeMap<String, usize> = BTreeMap::new();
+    for c in [&src, &view, &generator, &sink] {
+        for w in allocation(&workers[0], c).into_values() {
+            *share.entry(w).or_default() += 1;
+        }
+    }
+    let victim_id = share.iter().max_by_key(|(_, n)| **n).unwrap().0.clone();
+    let victim = workers
+        .iter()
+        .position(|w| w.worker_id() == victim_id)
+        .unwrap();
+    let before: BTreeMap<(String, u64), String> = [&src, &view, &generator, &sink]
+        .iter()
+        .flat_map(|c| allocation(&workers[(victim + 1) % 3], c).into_iter().map(move |(t, w)| (((*c).clone(), t), w)))
+        .collect();
+    workers[victim].kill9();
+    let killed = Instant::now();
+    let observing = (victim + 1) % 3;
+    let observer = &workers[observing];
+    for (c, n) in [(&src, 4), (&view, 2), (&generator, 2), (&sink, 2)] {
+        wait_for(&format!("{c} running on the survivors"), Duration::from_secs(15), || {
+            let placed = all_running(observer, c, n, Duration::from_secs(15));
+            (!placed.values().any(|w| *w == victim_id)).then_some(())
+        });
+    }
+    let failover = killed.elapsed();
+    kafka::produce(&k2r, kafka_records(k2r_total / 2, k2r_total));
+
+    // Back again: only its share moves back.
+    workers[victim].spawn();
+    wait_until_members(&workers, 3);
+    let observer = &workers[observing];
+    let after: BTreeMap<(String, u64), String> = wait_for("the victim's share back", Duration::from_secs(30), || {
+        let after: BTreeMap<(String, u64), String> = [&src, &view, &generator, &sink]
+            .iter()
+            .flat_map(|c| allocation(observer, c).into_iter().map(move |(t, w)| (((*c).clone(), t), w)))
+            .collect();
+        after.values().any(|w| *w == victim_id).then_some(after)
+    });
+    assert_eq!(after, before, "after the worker returned, the allocation is the one before the kill");
+
+    wait_for("every Kafka record in RocketMQ", Duration::from_secs(300), || {
+        (sink_counts(&out).len() as u64 >= k2r_total).then_some(())
+    });
+    let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
+    let got = kafka::read_until(&r2k, Duration::from_secs(300), |r| kafka_counts(r).len() as u64 >= r2k_total);
+    let dups_r2k = assert_complete(&kafka_counts(&got), r2k_total);
+    println!(
+        "failover: tasks of the killed worker running elsewhere after {failover:?}; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}"
+    );
+}
+
+#[test]
+fn a_rolling_restart_of_all_three_loses_nothing() {
+    let (_name, mut workers) = cluster(3, &["datagen", "file-sink"]);
+    let topic = unique("roll");
+    let total = 60_000u64;
+    let out = temp_dir("roll-out");
+    workers[0].create(
+        &unique("gen"),
+        json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": total.to_string(), "datagen.rate": "3000", "tasks.num": "3"}),
+    );
+    workers[1].create(&unique("view"), json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap(), "tasks.num": "3"}));
+    wait_for("records flowing", Duration::from_secs(60), || (sink_counts(&out).len() > 1000).then_some(()));
+    for i in 0..3 {
+        workers[i].stop();
+        workers[i].spawn();
+        wait_until_members(&workers, 3);
+    }
+    wait_for("every record in the file", Duration::from_secs(180), || {
+        (sink_counts(&out).len() as u64 >= total).then_some(())
+    });
+    let dups = assert_complete(&sink_counts(&out), total);
+    println!("rolling restart of 3 workers under {total} records: none lost, {dups} duplicates");
+}
