@@ -144,7 +144,6 @@ async fn run(
     worker.reconcile_now().await;
     let reader = sync.reader().await.context("cannot read the config topic")?;
     tokio::spawn(read_sync_topics(reader, sync.clone(), worker.clone()));
-    tokio::spawn(follow_members(membership, worker.clone()));
     tokio::spawn(publish_positions(sync.clone(), store.clone()));
 
     let watched = worker.clone();
@@ -187,9 +186,12 @@ async fn run(
         rest,
     };
     worker.apply_remote(announcement.clone()).await;
-    if let Err(e) = sync.publish_config(&announcement).await {
-        tracing::error!("cannot announce this worker's REST address: {e}");
-    }
+    tokio::spawn(follow_members(
+        membership,
+        worker.clone(),
+        sync.clone(),
+        announcement,
+    ));
     axum::serve(listener, ferry::rest::router(worker.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -218,14 +220,29 @@ async fn read_sync_topics(reader: SinkConsumer, sync: Arc<ClusterSync>, worker: 
     }
 }
 
-/// Re-reads the member list every second and re-allocates when it changed.
-async fn follow_members(membership: Membership, worker: Arc<Worker>) {
+/// Re-reads the member list every second and re-allocates when it changed. When a worker
+/// joins, this one announces its REST address again (the newcomer may have missed it).
+async fn follow_members(
+    membership: Membership,
+    worker: Arc<Worker>,
+    sync: Arc<ClusterSync>,
+    announcement: ConfigEvent,
+) {
+    let mut known = std::collections::BTreeSet::new();
     loop {
-        tokio::time::sleep(ferry::cluster::membership::POLL).await;
         match membership.members().await {
-            Ok(members) => worker.members_changed(members).await,
+            Ok(members) => {
+                if members.iter().any(|m| !known.contains(m)) {
+                    if let Err(e) = sync.publish_config(&announcement).await {
+                        tracing::warn!("cannot announce this worker's REST address: {e}");
+                    }
+                }
+                known = members.clone();
+                worker.members_changed(members).await;
+            }
             Err(e) => tracing::warn!("cannot read the cluster members (keeping the last list): {e}"),
         }
+        tokio::time::sleep(ferry::cluster::membership::POLL).await;
     }
 }
 

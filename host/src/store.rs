@@ -29,6 +29,8 @@ pub struct Store {
     dir: PathBuf,
     connectors: Mutex<BTreeMap<String, ConnectorRecord>>,
     positions: Mutex<BTreeMap<String, Positions>>,
+    /// REST address per worker id, as the workers announced them.
+    workers: Mutex<BTreeMap<String, String>>,
     /// Positions this worker delivered since they were last published to the cluster.
     unpublished: Mutex<BTreeMap<String, Positions>>,
     /// Positions changed since the last flush.
@@ -46,6 +48,7 @@ impl Store {
             dir: dir.to_path_buf(),
             connectors: Mutex::new(read_json(&dir.join("connectors.json"))?),
             positions: Mutex::new(read_json(&dir.join("positions.json"))?),
+            workers: Mutex::new(read_json(&dir.join("workers.json"))?),
             unpublished: Mutex::new(BTreeMap::new()),
             positions_dirty: AtomicBool::new(false),
         })
@@ -80,6 +83,21 @@ impl Store {
         all.insert(name.to_string(), record);
         write_json(&self.dir.join("connectors.json"), &*all)?;
         Ok(true)
+    }
+
+    /// The REST addresses workers announced.
+    pub fn worker_addresses(&self) -> BTreeMap<String, String> {
+        self.workers.lock().unwrap().clone()
+    }
+
+    /// Records a worker's REST address (kept across restarts: peers announce only on change).
+    pub fn put_worker_address(&self, worker: &str, rest: &str) -> Result<(), StoreError> {
+        let mut all = self.workers.lock().unwrap();
+        if all.get(worker).is_some_and(|r| r == rest) {
+            return Ok(());
+        }
+        all.insert(worker.to_string(), rest.to_string());
+        write_json(&self.dir.join("workers.json"), &*all)
     }
 
     /// The delivered positions of a connector.

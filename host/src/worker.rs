@@ -115,8 +115,6 @@ pub struct Worker {
     /// Publishes changes to the other workers; `None` runs alone (benchmarks, unit tests).
     sync: Option<Arc<ClusterSync>>,
     state: tokio::sync::Mutex<State>,
-    /// REST address per worker id, from their announcements.
-    addresses: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 /// What the worker runs and what it bases that on.
@@ -174,7 +172,6 @@ impl Worker {
                 plans: BTreeMap::new(),
                 running: BTreeMap::new(),
             }),
-            addresses: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -431,7 +428,7 @@ impl Worker {
     /// The live workers and their REST addresses (`None` until a worker announced it).
     pub async fn members(&self) -> Vec<(String, Option<String>)> {
         let members = self.state.lock().await.members.clone();
-        let addresses = self.addresses.lock().unwrap();
+        let addresses = self.deps.store.worker_addresses();
         members
             .into_iter()
             .map(|m| {
@@ -506,7 +503,7 @@ impl Worker {
             (kind, plugin, error, owners, local)
         };
         let mut remote: BTreeMap<String, Vec<LocalTask>> = BTreeMap::new();
-        let addresses = self.addresses.lock().unwrap().clone();
+        let addresses = self.deps.store.worker_addresses();
         for worker in owners.iter().map(|(_, w)| w).collect::<BTreeSet<_>>() {
             if *worker != self.id {
                 if let Ok(tasks) = self.remote_tasks(addresses.get(worker).map(String::as_str)).await {
@@ -569,7 +566,9 @@ impl Worker {
     pub async fn apply_remote(&self, event: ConfigEvent) {
         match event {
             ConfigEvent::Worker { worker, rest } => {
-                self.addresses.lock().unwrap().insert(worker, rest);
+                if let Err(e) = self.deps.store.put_worker_address(&worker, &rest) {
+                    tracing::error!(worker, "cannot store a worker's address: {e}");
+                }
             }
             ConfigEvent::Connector { name, record } => {
                 let mut state = self.state.lock().await;

@@ -24,18 +24,24 @@ fn cluster(n: usize, plugins: &[&str]) -> (String, Vec<Worker>) {
 
 /// Waits until every worker lists `n` live members, each with a REST address.
 fn wait_until_members(workers: &[Worker], n: usize) {
-    wait_for("every worker to see the cluster", Duration::from_secs(60), || {
-        workers
-            .iter()
-            .filter(|w| w.is_running())
-            .all(|w| {
-                let info = w.request("GET", "/getClusterInfo", None).1;
+    let last = std::cell::RefCell::new(Vec::new());
+    let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("every worker to see the cluster", Duration::from_secs(60), || {
+            let infos: Vec<_> = workers
+                .iter()
+                .filter(|w| w.is_running())
+                .map(|w| w.request("GET", "/getClusterInfo", None).1)
+                .collect();
+            let done = infos.iter().all(|info| {
                 info["workers"].as_array().is_some_and(|m| {
                     m.len() == n && m.iter().all(|w| w["restAddress"].is_string())
                 })
-            })
-            .then_some(())
-    });
+            });
+            *last.borrow_mut() = infos;
+            done.then_some(())
+        })
+    }));
+    assert!(seen.is_ok(), "the workers disagree about the cluster: {:?}", last.borrow());
 }
 
 /// task index -> worker id, as `worker` reports the allocation of `connector`.
