@@ -651,7 +651,7 @@ impl Worker {
                 if allocator.owner(&name, index) != Some(self.id.as_str()) {
                     continue;
                 }
-                let fingerprint = format!("{}|{settings:?}|{task_config:?}", plugin.name);
+                let fingerprint = fingerprint(&plugin.name, settings, task_config);
                 let spec = TaskSpec {
                     ids: TaskIds {
                         connector: name.clone(),
@@ -708,6 +708,17 @@ impl Worker {
             .collect();
         stop_tasks(tasks).await;
     }
+}
+
+/// What a running task was started with; a change restarts it. `tasks.num` is left out: a
+/// count change restarts only the tasks whose own config the connector changed with it.
+fn fingerprint(plugin: &str, settings: &HostSettings, task_config: &[(String, String)]) -> String {
+    let settings = HostSettings {
+        tasks: 0,
+        ..settings.clone()
+    };
+    let config: Vec<&(String, String)> = task_config.iter().filter(|(k, _)| k != TASKS_NUM).collect();
+    format!("{plugin}|{settings:?}|{config:?}")
 }
 
 /// Cancels tasks and waits (bounded) for them to finish their in-flight work.

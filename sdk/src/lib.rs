@@ -137,9 +137,12 @@ pub trait SourceConnector {
         check_required(&Self::describe(), config)
     }
     /// Splits the config over at most `max_tasks` tasks. The default gives each task the
-    /// connector config plus `task.index` and `task.count`.
+    /// connector config plus `task.index` ([`one_per_task`]); a connector whose tasks divide
+    /// the work by the task count uses [`split_evenly`]. The host restarts a running task only
+    /// when its task config changed, so leaving the count out means a `tasks.num` change starts
+    /// or stops only the tasks added or removed.
     fn task_configs(config: &[(String, String)], max_tasks: u32) -> Result<Vec<Config>, Error> {
-        Ok(split_evenly(config, max_tasks))
+        Ok(one_per_task(config, max_tasks))
     }
 }
 
@@ -165,7 +168,7 @@ pub trait SinkConnector {
     }
     /// Splits the config over at most `max_tasks` tasks (see [`SourceConnector::task_configs`]).
     fn task_configs(config: &[(String, String)], max_tasks: u32) -> Result<Vec<Config>, Error> {
-        Ok(split_evenly(config, max_tasks))
+        Ok(one_per_task(config, max_tasks))
     }
 }
 
@@ -181,14 +184,25 @@ pub trait SinkTask: Sized + 'static {
     }
 }
 
-/// The default task split: `max_tasks` copies of the config, each with `task.index`/`task.count`.
+/// For tasks that divide the work by count: `max_tasks` copies of the config, each with
+/// `task.index` and `task.count`.
 pub fn split_evenly(config: &[(String, String)], max_tasks: u32) -> Vec<Config> {
     let count = max_tasks.max(1);
-    (0..count)
+    one_per_task(config, count)
+        .into_iter()
+        .map(|mut task| {
+            task.push(("task.count".into(), count.to_string()));
+            task
+        })
+        .collect()
+}
+
+/// The default task split: `max_tasks` copies of the config, each with `task.index`.
+pub fn one_per_task(config: &[(String, String)], max_tasks: u32) -> Vec<Config> {
+    (0..max_tasks.max(1))
         .map(|index| {
             let mut task = config.to_vec();
             task.push(("task.index".into(), index.to_string()));
-            task.push(("task.count".into(), count.to_string()));
             task
         })
         .collect()

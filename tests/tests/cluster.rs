@@ -85,7 +85,7 @@ fn all_running(worker: &Worker, connector: &str, count: usize, within: Duration)
 
 #[test]
 fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
-    let (name, workers) = cluster(3, &["datagen"]);
+    let (name, workers) = cluster(3, &["datagen", "file-sink"]);
     let connector = unique("gen");
     let created = Instant::now();
     workers[0].create(
@@ -124,6 +124,28 @@ fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
         .sum();
     assert_eq!(running, 6, "{by_worker}");
     println!("cluster {name}: created on one worker, 6 tasks running over {} workers, visible on all in {elapsed:?}", owners.len());
+
+    // More tasks: only the new ones start (file-sink's task configs do not depend on the count).
+    let view = unique("view");
+    workers[1].create(
+        &view,
+        json!({"connector-class": "file-sink", "rocketmq.topics": unique("cl-v"), "file.dir": temp_dir("cl-v").to_str().unwrap(), "tasks.num": "2"}),
+    );
+    all_running(&workers[0], &view, 2, Duration::from_secs(10));
+    let started = |w: &Worker| -> Vec<i64> {
+        w.status(&view)["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["started_at_ms"].as_i64().unwrap_or(0))
+            .collect()
+    };
+    let before = started(&workers[0]);
+    let (code, body) = workers[2].request("GET", &format!("/connectors/taskNum/{view}/4"), None);
+    assert_eq!(code, 200, "{body}");
+    all_running(&workers[0], &view, 4, Duration::from_secs(10));
+    let after = started(&workers[0]);
+    assert_eq!(after[..2], before[..], "tasks 0 and 1 were restarted by the task count change");
 
     // A second worker with a live worker's id is refused.
     let duplicate = Worker::prepare(&["datagen"], &name, &format!("{name}-w1"));

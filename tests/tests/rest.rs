@@ -178,3 +178,24 @@ fn bad_worker_settings_exit_with_code_2_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_missing_internal_topic_without_auto_create_is_a_startup_error_naming_it() {
+    let worker = ferry_tests::Worker::prepare(&[], &ferry_tests::unique("noauto"), "w-noauto");
+    let conf = std::fs::read_to_string(&worker.conf)
+        .unwrap()
+        .replace("autoCreateGroupEnable=true", "autoCreateGroupEnable=false");
+    std::fs::write(&worker.conf, conf).unwrap();
+    let out = std::process::Command::new(ferry_tests::ferry_bin())
+        .arg("-c")
+        .arg(&worker.conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("internal topic `connector-cluster-topic-noauto")
+            && stderr.contains("autoCreateGroupEnable"),
+        "{stderr}"
+    );
+}

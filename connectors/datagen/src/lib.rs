@@ -49,6 +49,11 @@ impl SourceConnector for Datagen {
         ferry_sdk::check_required(&Self::describe(), config)?;
         DatagenTask::settings(config).map(|_| ())
     }
+
+    /// Tasks split the numbers by `task.count`, so a count change changes every task config.
+    fn task_configs(config: &[(String, String)], max_tasks: u32) -> Result<Vec<Config>, Error> {
+        Ok(ferry_sdk::split_evenly(config, max_tasks))
+    }
 }
 
 struct Settings {

@@ -59,6 +59,8 @@ pub struct TaskStatus {
     pub delivered: u64,
     /// The plugin version (sha256 prefix) the task runs.
     pub plugin_version: String,
+    /// Unix ms when this task was started on its worker (a restart or a move changes it).
+    pub started_at_ms: i64,
 }
 
 impl Default for TaskStatus {
@@ -71,6 +73,7 @@ impl Default for TaskStatus {
             restarts: 0,
             delivered: 0,
             plugin_version: String::new(),
+            started_at_ms: now_ms(),
         }
     }
 }
