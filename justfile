@@ -43,6 +43,7 @@ bench: build-plugins build
     scripts/brokers.sh up
     trap 'scripts/brokers.sh down' EXIT
     "$CARGO_TARGET_DIR/release/throughput"
+    "$CARGO_TARGET_DIR/release/cluster"
 
 # The demo: brokers, a worker, datagen -> RocketMQ -> file-sink with live counts (Ctrl-C stops)
 demo: build-plugins build

@@ -379,6 +379,9 @@ mod tests {
         let settings = HostSettings::from_config(&config).unwrap();
         assert_eq!(settings.retry_timeout, Some(Duration::from_millis(1500)));
         config.insert(RETRY_TIMEOUT.into(), "-2".into());
-        assert_eq!(HostSettings::from_config(&config).unwrap_err().key, RETRY_TIMEOUT);
+        assert_eq!(
+            HostSettings::from_config(&config).unwrap_err().key,
+            RETRY_TIMEOUT
+        );
     }
 }

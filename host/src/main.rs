@@ -142,7 +142,10 @@ async fn run(
         worker.members_changed(members).await;
     }
     worker.reconcile_now().await;
-    let reader = sync.reader().await.context("cannot read the config topic")?;
+    let reader = sync
+        .reader()
+        .await
+        .context("cannot read the config topic")?;
     tokio::spawn(read_sync_topics(reader, sync.clone(), worker.clone()));
     tokio::spawn(publish_positions(sync.clone(), store.clone()));
 
@@ -232,15 +235,17 @@ async fn follow_members(
     loop {
         match membership.members().await {
             Ok(members) => {
-                if members.iter().any(|m| !known.contains(m)) {
-                    if let Err(e) = sync.publish_config(&announcement).await {
-                        tracing::warn!("cannot announce this worker's REST address: {e}");
-                    }
+                if members.iter().any(|m| !known.contains(m))
+                    && let Err(e) = sync.publish_config(&announcement).await
+                {
+                    tracing::warn!("cannot announce this worker's REST address: {e}");
                 }
                 known = members.clone();
                 worker.members_changed(members).await;
             }
-            Err(e) => tracing::warn!("cannot read the cluster members (keeping the last list): {e}"),
+            Err(e) => {
+                tracing::warn!("cannot read the cluster members (keeping the last list): {e}")
+            }
         }
         tokio::time::sleep(ferry::cluster::membership::POLL).await;
     }

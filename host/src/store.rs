@@ -73,7 +73,10 @@ impl Store {
     /// forgets the connector's positions. Returns whether it was newer.
     pub fn apply(&self, name: &str, record: ConnectorRecord) -> Result<bool, StoreError> {
         let mut all = self.connectors.lock().unwrap();
-        if all.get(name).is_some_and(|old| old.version >= record.version) {
+        if all
+            .get(name)
+            .is_some_and(|old| old.version >= record.version)
+        {
             return Ok(false);
         }
         if record.config.is_none() {
@@ -215,12 +218,19 @@ mod tests {
         let mut config = crate::config::ConnectorConfig::new();
         config.insert("k".into(), "v".into());
         let record = |ms, config| ConnectorRecord {
-            version: crate::cluster::Version { ms, worker: "w".into() },
+            version: crate::cluster::Version {
+                ms,
+                worker: "w".into(),
+            },
             config,
             enabled: true,
+            generation: 0,
         };
         assert!(store.apply("c", record(2, Some(config.clone()))).unwrap());
-        assert!(!store.apply("c", record(1, None)).unwrap(), "older update ignored");
+        assert!(
+            !store.apply("c", record(1, None)).unwrap(),
+            "older update ignored"
+        );
         let reopened = Store::open(&dir).unwrap();
         assert_eq!(
             reopened.positions("c").get("t/0").map(String::as_str),
@@ -228,7 +238,10 @@ mod tests {
         );
         assert_eq!(reopened.records()["c"].config.as_ref().unwrap()["k"], "v");
         assert!(reopened.apply("c", record(3, None)).unwrap());
-        assert!(reopened.positions("c").is_empty(), "a delete forgets positions");
+        assert!(
+            reopened.positions("c").is_empty(),
+            "a delete forgets positions"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -258,11 +258,19 @@ impl Worker {
         config: Option<ConnectorConfig>,
         enabled: bool,
         plan: Option<Plan>,
+        restart: bool,
     ) -> Result<(), WorkerError> {
+        let generation = self
+            .deps
+            .store
+            .record(name)
+            .filter(|r| r.config.is_some())
+            .map_or(0, |r| r.generation + u64::from(restart));
         let record = ConnectorRecord {
             version: self.next_version(),
             config,
             enabled,
+            generation,
         };
         if let Some(sync) = &self.sync {
             let event = ConfigEvent::Connector {
@@ -310,7 +318,7 @@ impl Worker {
             return Err(WorkerError::Exists(name.to_string()));
         }
         let plan = self.plan(name, &config).await?;
-        self.commit(&mut state, name, Some(config), true, Some(plan))
+        self.commit(&mut state, name, Some(config), true, Some(plan), false)
             .await
     }
 
@@ -328,7 +336,7 @@ impl Worker {
             Err(_) => (true, true),
         };
         let plan = self.plan(name, &config).await?;
-        self.commit(&mut state, name, Some(config), enabled, Some(plan))
+        self.commit(&mut state, name, Some(config), enabled, Some(plan), false)
             .await?;
         Ok(created)
     }
@@ -357,36 +365,25 @@ impl Worker {
         if was == enabled {
             return Ok(());
         }
-        self.commit(&mut state, name, Some(config), enabled, None)
+        self.commit(&mut state, name, Some(config), enabled, None, false)
             .await
     }
 
-    /// Stops a connector's tasks here and starts them again on the same config.
+    /// Restarts every task of a connector, on whichever worker runs it (a new generation of
+    /// the same config).
     pub async fn restart(&self, name: &str) -> Result<(), WorkerError> {
         let mut state = self.state.lock().await;
-        self.live_config(name)?;
-        let mine: Vec<(String, u32)> = state
-            .running
-            .keys()
-            .filter(|(c, _)| c == name)
-            .cloned()
-            .collect();
-        let handles = mine
-            .iter()
-            .filter_map(|k| state.running.remove(k))
-            .map(|r| r.handle)
-            .collect();
-        stop_tasks(handles).await;
-        state.plans.remove(name);
-        self.reconcile(&mut state).await;
-        Ok(())
+        let (config, enabled) = self.live_config(name)?;
+        self.commit(&mut state, name, Some(config), enabled, None, true)
+            .await
     }
 
     /// Stops and forgets a connector.
     pub async fn delete(&self, name: &str) -> Result<(), WorkerError> {
         let mut state = self.state.lock().await;
         self.live_config(name)?;
-        self.commit(&mut state, name, None, false, None).await?;
+        self.commit(&mut state, name, None, false, None, false)
+            .await?;
         tracing::info!(connector = name, "connector deleted");
         Ok(())
     }
@@ -485,9 +482,12 @@ impl Worker {
             let allocator = TaskAllocator::new(&state.members);
             let planned = state.plans.get(name);
             let (kind, plugin, error, count) = match planned.map(|p| &p.plan) {
-                Some(Ok((plugin, _, configs))) => {
-                    (Some(plugin.kind), Some(plugin.name.clone()), None, configs.len())
-                }
+                Some(Ok((plugin, _, configs))) => (
+                    Some(plugin.kind),
+                    Some(plugin.name.clone()),
+                    None,
+                    configs.len(),
+                ),
                 Some(Err(e)) => (None, None, Some(e.clone()), 0),
                 None => (None, None, None, 0),
             };
@@ -505,10 +505,12 @@ impl Worker {
         let mut remote: BTreeMap<String, Vec<LocalTask>> = BTreeMap::new();
         let addresses = self.deps.store.worker_addresses();
         for worker in owners.iter().map(|(_, w)| w).collect::<BTreeSet<_>>() {
-            if *worker != self.id {
-                if let Ok(tasks) = self.remote_tasks(addresses.get(worker).map(String::as_str)).await {
-                    remote.insert(worker.clone(), tasks);
-                }
+            if *worker != self.id
+                && let Ok(tasks) = self
+                    .remote_tasks(addresses.get(worker).map(String::as_str))
+                    .await
+            {
+                remote.insert(worker.clone(), tasks);
             }
         }
         let tasks: Vec<TaskStatusEntry> = owners
@@ -579,7 +581,9 @@ impl Worker {
                         self.reconcile(&mut state).await;
                     }
                     Ok(false) => {}
-                    Err(e) => tracing::error!(connector = %name, "cannot store a config update: {e}"),
+                    Err(e) => {
+                        tracing::error!(connector = %name, "cannot store a config update: {e}")
+                    }
                 }
             }
         }
@@ -630,7 +634,11 @@ impl Worker {
                 state.plans.remove(&name);
                 continue;
             };
-            if state.plans.get(&name).is_none_or(|p| p.version != record.version) {
+            if state
+                .plans
+                .get(&name)
+                .is_none_or(|p| p.version != record.version)
+            {
                 let plan = self.plan(&name, &config).await.map_err(|e| {
                     tracing::warn!(connector = %name, "connector not started: {e}");
                     e.to_string()
@@ -651,7 +659,11 @@ impl Worker {
                 if allocator.owner(&name, index) != Some(self.id.as_str()) {
                     continue;
                 }
-                let fingerprint = fingerprint(&plugin.name, settings, task_config);
+                let fingerprint = format!(
+                    "{}|{}",
+                    record.generation,
+                    fingerprint(&plugin.name, settings, task_config)
+                );
                 let spec = TaskSpec {
                     ids: TaskIds {
                         connector: name.clone(),
@@ -717,7 +729,8 @@ fn fingerprint(plugin: &str, settings: &HostSettings, task_config: &[(String, St
         tasks: 0,
         ..settings.clone()
     };
-    let config: Vec<&(String, String)> = task_config.iter().filter(|(k, _)| k != TASKS_NUM).collect();
+    let config: Vec<&(String, String)> =
+        task_config.iter().filter(|(k, _)| k != TASKS_NUM).collect();
     format!("{plugin}|{settings:?}|{config:?}")
 }
 

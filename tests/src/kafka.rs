@@ -113,6 +113,21 @@ pub fn produce_on(bootstrap: &str, topic: &str, records: impl IntoIterator<Item 
         .expect("every record acknowledged by Kafka");
 }
 
+/// Counts records by the number their value starts with (`"<n> ..."`), for `assert_complete`.
+pub fn counts_by_number(records: &[Record]) -> std::collections::BTreeMap<u64, u32> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in records {
+        if let Some(n) = String::from_utf8_lossy(&r.value)
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+        {
+            *counts.entry(n).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 /// Reads `topic` from offset 0 of every partition until `done(records)` or `timeout`.
 pub fn read_until(topic: &str, timeout: Duration, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
     read_until_on(&bootstrap(), topic, timeout, done)

@@ -26,22 +26,30 @@ fn cluster(n: usize, plugins: &[&str]) -> (String, Vec<Worker>) {
 fn wait_until_members(workers: &[Worker], n: usize) {
     let last = std::cell::RefCell::new(Vec::new());
     let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for("every worker to see the cluster", Duration::from_secs(60), || {
-            let infos: Vec<_> = workers
-                .iter()
-                .filter(|w| w.is_running())
-                .map(|w| w.request("GET", "/getClusterInfo", None).1)
-                .collect();
-            let done = infos.iter().all(|info| {
-                info["workers"].as_array().is_some_and(|m| {
-                    m.len() == n && m.iter().all(|w| w["restAddress"].is_string())
-                })
-            });
-            *last.borrow_mut() = infos;
-            done.then_some(())
-        })
+        wait_for(
+            "every worker to see the cluster",
+            Duration::from_secs(60),
+            || {
+                let infos: Vec<_> = workers
+                    .iter()
+                    .filter(|w| w.is_running())
+                    .map(|w| w.request("GET", "/getClusterInfo", None).1)
+                    .collect();
+                let done = infos.iter().all(|info| {
+                    info["workers"].as_array().is_some_and(|m| {
+                        m.len() == n && m.iter().all(|w| w["restAddress"].is_string())
+                    })
+                });
+                *last.borrow_mut() = infos;
+                done.then_some(())
+            },
+        )
     }));
-    assert!(seen.is_ok(), "the workers disagree about the cluster: {:?}", last.borrow());
+    assert!(
+        seen.is_ok(),
+        "the workers disagree about the cluster: {:?}",
+        last.borrow()
+    );
 }
 
 /// task index -> worker id, as `worker` reports the allocation of `connector`.
@@ -66,21 +74,35 @@ fn allocation(worker: &Worker, connector: &str) -> BTreeMap<u64, String> {
 }
 
 /// The connector's tasks once all `count` run (as seen from `worker`): task -> worker id.
-fn all_running(worker: &Worker, connector: &str, count: usize, within: Duration) -> BTreeMap<u64, String> {
-    wait_for(&format!("{count} tasks of {connector} running"), within, || {
-        let status = worker.status(connector);
-        let tasks = status["tasks"].as_array()?;
-        (tasks.len() == count
-            && tasks
-                .iter()
-                .all(|t| t["state"] == "RUNNING" || t["state"] == "IDLE"))
-        .then(|| {
-            tasks
-                .iter()
-                .map(|t| (t["id"].as_u64().unwrap(), t["worker_id"].as_str().unwrap().to_string()))
-                .collect()
-        })
-    })
+fn all_running(
+    worker: &Worker,
+    connector: &str,
+    count: usize,
+    within: Duration,
+) -> BTreeMap<u64, String> {
+    wait_for(
+        &format!("{count} tasks of {connector} running"),
+        within,
+        || {
+            let status = worker.status(connector);
+            let tasks = status["tasks"].as_array()?;
+            (tasks.len() == count
+                && tasks
+                    .iter()
+                    .all(|t| t["state"] == "RUNNING" || t["state"] == "IDLE"))
+            .then(|| {
+                tasks
+                    .iter()
+                    .map(|t| {
+                        (
+                            t["id"].as_u64().unwrap(),
+                            t["worker_id"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+        },
+    )
 }
 
 #[test]
@@ -118,12 +140,19 @@ fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
         .map(|tasks| {
             tasks
                 .as_array()
-                .map(|t| t.iter().filter(|t| t["connector"] == connector.as_str()).count())
+                .map(|t| {
+                    t.iter()
+                        .filter(|t| t["connector"] == connector.as_str())
+                        .count()
+                })
                 .unwrap_or(0)
         })
         .sum();
     assert_eq!(running, 6, "{by_worker}");
-    println!("cluster {name}: created on one worker, 6 tasks running over {} workers, visible on all in {elapsed:?}", owners.len());
+    println!(
+        "cluster {name}: created on one worker, 6 tasks running over {} workers, visible on all in {elapsed:?}",
+        owners.len()
+    );
 
     // More tasks: only the new ones start (file-sink's task configs do not depend on the count).
     let view = unique("view");
@@ -145,7 +174,11 @@ fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
     assert_eq!(code, 200, "{body}");
     all_running(&workers[0], &view, 4, Duration::from_secs(10));
     let after = started(&workers[0]);
-    assert_eq!(after[..2], before[..], "tasks 0 and 1 were restarted by the task count change");
+    assert_eq!(
+        after[..2],
+        before[..],
+        "tasks 0 and 1 were restarted by the task count change"
+    );
 
     // A second worker with a live worker's id is refused.
     let duplicate = Worker::prepare(&["datagen"], &name, &format!("{name}-w1"));
@@ -156,7 +189,10 @@ fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("workerId `{name}-w1`")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("workerId `{name}-w1`")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -168,13 +204,21 @@ fn a_fourth_worker_takes_about_a_quarter_of_24_tasks() {
         json!({"connector-class": "datagen", "datagen.topic": unique("cl24"), "datagen.rate": "24", "tasks.num": "24"}),
     );
     let before = all_running(&workers[0], &connector, 24, Duration::from_secs(30));
-    workers.push(Worker::start_in_cluster(&["datagen"], &name, &format!("{name}-w3")));
+    workers.push(Worker::start_in_cluster(
+        &["datagen"],
+        &name,
+        &format!("{name}-w3"),
+    ));
     wait_until_members(&workers, 4);
     let newcomer = format!("{name}-w3");
-    let after = wait_for("the newcomer's tasks running", Duration::from_secs(30), || {
-        let after = all_running(&workers[1], &connector, 24, Duration::from_secs(30));
-        after.values().any(|w| *w == newcomer).then_some(after)
-    });
+    let after = wait_for(
+        "the newcomer's tasks running",
+        Duration::from_secs(30),
+        || {
+            let after = all_running(&workers[1], &connector, 24, Duration::from_secs(30));
+            after.values().any(|w| *w == newcomer).then_some(after)
+        },
+    );
     let moved: Vec<u64> = before
         .iter()
         .filter(|(t, w)| after[*t] != **w)
@@ -191,12 +235,23 @@ fn a_fourth_worker_takes_about_a_quarter_of_24_tasks() {
     );
     // Removing it again moves back exactly those tasks.
     workers.pop().unwrap().stop();
-    let restored = wait_for("its tasks back on the three", Duration::from_secs(30), || {
-        let now = all_running(&workers[0], &connector, 24, Duration::from_secs(30));
-        (!now.values().any(|w| *w == newcomer)).then_some(now)
-    });
-    assert_eq!(restored, before, "removing the fourth worker restores the old allocation");
-    println!("24 tasks, 3 -> 4 workers: {} tasks moved (ideal 6); 4 -> 3: the same {} moved back", moved.len(), moved.len());
+    let restored = wait_for(
+        "its tasks back on the three",
+        Duration::from_secs(30),
+        || {
+            let now = all_running(&workers[0], &connector, 24, Duration::from_secs(30));
+            (!now.values().any(|w| *w == newcomer)).then_some(now)
+        },
+    );
+    assert_eq!(
+        restored, before,
+        "removing the fourth worker restores the old allocation"
+    );
+    println!(
+        "24 tasks, 3 -> 4 workers: {} tasks moved (ideal 6); 4 -> 3: the same {} moved back",
+        moved.len(),
+        moved.len()
+    );
 }
 
 fn kafka_records(from: u64, to: u64) -> impl Iterator<Item = Outgoing> {
@@ -206,20 +261,6 @@ fn kafka_records(from: u64, to: u64) -> impl Iterator<Item = Outgoing> {
         headers: vec![],
         timestamp: 1_660_000_000_000 + i as i64,
     })
-}
-
-fn kafka_counts(records: &[kafka::Record]) -> BTreeMap<u64, u32> {
-    let mut counts = BTreeMap::new();
-    for r in records {
-        if let Some(n) = String::from_utf8_lossy(&r.value)
-            .split(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-        {
-            *counts.entry(n).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 #[test]
@@ -232,7 +273,8 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
     kafka::create_topic(&r2k, 4);
     kafka::produce(&k2r, kafka_records(0, k2r_total / 2));
     let out = temp_dir("fo-out");
-    let (src, view, generator, sink) = (unique("src"), unique("view"), unique("gen"), unique("sink"));
+    let (src, view, generator, sink) =
+        (unique("src"), unique("view"), unique("gen"), unique("sink"));
     workers[0].create(
         &src,
         json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": kafka::bootstrap(),
@@ -247,9 +289,11 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
         &sink,
         json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": kafka::bootstrap(), "tasks.num": "2"}),
     );
-    wait_for("Kafka -> RocketMQ flowing", Duration::from_secs(120), || {
-        (sink_counts(&out).len() as u64 >= k2r_total / 4).then_some(())
-    });
+    wait_for(
+        "Kafka -> RocketMQ flowing",
+        Duration::from_secs(120),
+        || (sink_counts(&out).len() as u64 >= k2r_total / 4).then_some(()),
+    );
 
     // Kill the worker that runs the most tasks.
     let mut share: BTreeMap<String, usize> = BTreeMap::new();
@@ -265,17 +309,25 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
         .unwrap();
     let before: BTreeMap<(String, u64), String> = [&src, &view, &generator, &sink]
         .iter()
-        .flat_map(|c| allocation(&workers[(victim + 1) % 3], c).into_iter().map(move |(t, w)| (((*c).clone(), t), w)))
+        .flat_map(|c| {
+            allocation(&workers[(victim + 1) % 3], c)
+                .into_iter()
+                .map(move |(t, w)| (((*c).clone(), t), w))
+        })
         .collect();
     workers[victim].kill9();
     let killed = Instant::now();
     let observing = (victim + 1) % 3;
     let observer = &workers[observing];
     for (c, n) in [(&src, 4), (&view, 2), (&generator, 2), (&sink, 2)] {
-        wait_for(&format!("{c} running on the survivors"), Duration::from_secs(15), || {
-            let placed = all_running(observer, c, n, Duration::from_secs(15));
-            (!placed.values().any(|w| *w == victim_id)).then_some(())
-        });
+        wait_for(
+            &format!("{c} running on the survivors"),
+            Duration::from_secs(15),
+            || {
+                let placed = all_running(observer, c, n, Duration::from_secs(15));
+                (!placed.values().any(|w| *w == victim_id)).then_some(())
+            },
+        );
     }
     let failover = killed.elapsed();
     kafka::produce(&k2r, kafka_records(k2r_total / 2, k2r_total));
@@ -284,21 +336,33 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
     workers[victim].spawn();
     wait_until_members(&workers, 3);
     let observer = &workers[observing];
-    let after: BTreeMap<(String, u64), String> = wait_for("the victim's share back", Duration::from_secs(30), || {
-        let after: BTreeMap<(String, u64), String> = [&src, &view, &generator, &sink]
-            .iter()
-            .flat_map(|c| allocation(observer, c).into_iter().map(move |(t, w)| (((*c).clone(), t), w)))
-            .collect();
-        after.values().any(|w| *w == victim_id).then_some(after)
-    });
-    assert_eq!(after, before, "after the worker returned, the allocation is the one before the kill");
+    let after: BTreeMap<(String, u64), String> =
+        wait_for("the victim's share back", Duration::from_secs(30), || {
+            let after: BTreeMap<(String, u64), String> = [&src, &view, &generator, &sink]
+                .iter()
+                .flat_map(|c| {
+                    allocation(observer, c)
+                        .into_iter()
+                        .map(move |(t, w)| (((*c).clone(), t), w))
+                })
+                .collect();
+            after.values().any(|w| *w == victim_id).then_some(after)
+        });
+    assert_eq!(
+        after, before,
+        "after the worker returned, the allocation is the one before the kill"
+    );
 
-    wait_for("every Kafka record in RocketMQ", Duration::from_secs(300), || {
-        (sink_counts(&out).len() as u64 >= k2r_total).then_some(())
-    });
+    wait_for(
+        "every Kafka record in RocketMQ",
+        Duration::from_secs(300),
+        || (sink_counts(&out).len() as u64 >= k2r_total).then_some(()),
+    );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
-    let got = kafka::read_until(&r2k, Duration::from_secs(300), |r| kafka_counts(r).len() as u64 >= r2k_total);
-    let dups_r2k = assert_complete(&kafka_counts(&got), r2k_total);
+    let got = kafka::read_until(&r2k, Duration::from_secs(300), |r| {
+        kafka::counts_by_number(r).len() as u64 >= r2k_total
+    });
+    let dups_r2k = assert_complete(&kafka::counts_by_number(&got), r2k_total);
     println!(
         "failover: tasks of the killed worker running elsewhere after {failover:?}; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}"
     );
@@ -315,7 +379,9 @@ fn a_rolling_restart_of_all_three_loses_nothing() {
         json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": total.to_string(), "datagen.rate": "3000", "tasks.num": "3"}),
     );
     workers[1].create(&unique("view"), json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap(), "tasks.num": "3"}));
-    wait_for("records flowing", Duration::from_secs(60), || (sink_counts(&out).len() > 1000).then_some(()));
+    wait_for("records flowing", Duration::from_secs(60), || {
+        (sink_counts(&out).len() > 1000).then_some(())
+    });
     for i in 0..3 {
         workers[i].stop();
         workers[i].spawn();

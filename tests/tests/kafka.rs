@@ -376,20 +376,27 @@ fn more_tasks_than_partitions_leave_the_extra_tasks_idle() {
         json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}),
     );
     // Two partitions over four tasks: two own one partition each, two own none and say so.
-    let tasks = wait_for("two tasks idle, two reading", Duration::from_secs(90), || {
-        let status = worker.status(&source);
-        let tasks = status["tasks"].as_array()?.clone();
-        let idle = tasks.iter().filter(|t| t["state"] == "IDLE").count();
-        let reading = tasks
-            .iter()
-            .filter(|t| t["state"] == "RUNNING" && t["kafka_partitions"] == 1)
-            .count();
-        (idle == 2 && reading == 2).then_some(tasks)
-    });
+    let tasks = wait_for(
+        "two tasks idle, two reading",
+        Duration::from_secs(90),
+        || {
+            let status = worker.status(&source);
+            let tasks = status["tasks"].as_array()?.clone();
+            let idle = tasks.iter().filter(|t| t["state"] == "IDLE").count();
+            let reading = tasks
+                .iter()
+                .filter(|t| t["state"] == "RUNNING" && t["kafka_partitions"] == 1)
+                .count();
+            (idle == 2 && reading == 2).then_some(tasks)
+        },
+    );
     for t in tasks.iter().filter(|t| t["state"] == "IDLE") {
         assert_eq!(t["kafka_partitions"], 0, "{t}");
         assert!(
-            t["idle_reason"].as_str().unwrap_or_default().contains("no partitions"),
+            t["idle_reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no partitions"),
             "{t}"
         );
     }

@@ -19,21 +19,6 @@ fn records(total: u64) -> impl Iterator<Item = Outgoing> {
     })
 }
 
-/// Counts Kafka records by their leading number.
-fn kafka_counts(records: &[kafka::Record]) -> std::collections::BTreeMap<u64, u32> {
-    let mut counts = std::collections::BTreeMap::new();
-    for r in records {
-        if let Some(n) = String::from_utf8_lossy(&r.value)
-            .split(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-        {
-            *counts.entry(n).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 #[test]
 fn worker_sigkill_mid_stream_loses_nothing_either_way() {
     let mut worker = Worker::start(&["kafka-source", "kafka-sink", "datagen", "file-sink"]);
@@ -78,9 +63,9 @@ fn worker_sigkill_mid_stream_loses_nothing_either_way() {
     );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
     let got = kafka::read_until(&r2k, Duration::from_secs(400), |r| {
-        kafka_counts(r).len() as u64 >= r2k_total
+        kafka::counts_by_number(r).len() as u64 >= r2k_total
     });
-    let dups_r2k = assert_complete(&kafka_counts(&got), r2k_total);
+    let dups_r2k = assert_complete(&kafka::counts_by_number(&got), r2k_total);
     println!(
         "sigkill: {before} of {k2r_total} copied before the kill; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}"
     );
@@ -149,9 +134,9 @@ fn kafka_unreachable_for_30s_loses_nothing() {
     );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
     let got = kafka::read_until_on(&kafka.bootstrap(), &r2k, Duration::from_secs(300), |r| {
-        kafka_counts(r).len() as u64 >= r2k_total
+        kafka::counts_by_number(r).len() as u64 >= r2k_total
     });
-    let dups_r2k = assert_complete(&kafka_counts(&got), r2k_total);
+    let dups_r2k = assert_complete(&kafka::counts_by_number(&got), r2k_total);
     println!(
         "kafka outage: sink reported `{message}`; duplicates Kafka->RocketMQ {dups_k2r}, RocketMQ->Kafka {dups_r2k}"
     );
@@ -178,19 +163,28 @@ fn retry_limit_gives_up_without_committing_and_restart_resumes() {
     );
     let error = wait_for("the sink to give up", Duration::from_secs(90), || {
         let task = &worker.status(&sink)["tasks"][0];
-        (task["state"] == "FAILED" && task["error"]["kind"] == "retry-timeout")
-            .then(|| task["error"]["message"].as_str().unwrap_or_default().to_string())
+        (task["state"] == "FAILED" && task["error"]["kind"] == "retry-timeout").then(|| {
+            task["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
     });
     assert!(error.contains("errors.retry.timeout is 4000 ms"), "{error}");
     let status = worker.status(&sink);
     assert_eq!(status["connector"]["state"], "FAILED");
-    assert_eq!(status["tasks"][0]["delivered"], 0, "nothing reached Kafka: {status}");
+    assert_eq!(
+        status["tasks"][0]["delivered"], 0,
+        "nothing reached Kafka: {status}"
+    );
     kafka.cutter.heal();
     let (code, body) = worker.request("POST", &format!("/connectors/{sink}/restart"), None);
     assert_eq!(code, 204, "{body}");
     let got = kafka::read_until_on(&kafka.bootstrap(), &topic, Duration::from_secs(180), |r| {
-        kafka_counts(r).len() as u64 >= total
+        kafka::counts_by_number(r).len() as u64 >= total
     });
-    let dups = assert_complete(&kafka_counts(&got), total);
-    println!("retry limit: gave up with `{error}`; after restart all {total} arrived, {dups} duplicates");
+    let dups = assert_complete(&kafka::counts_by_number(&got), total);
+    println!(
+        "retry limit: gave up with `{error}`; after restart all {total} arrived, {dups} duplicates"
+    );
 }

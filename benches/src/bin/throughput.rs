@@ -9,14 +9,16 @@
 //! (p50/p99, producer to reader, same clock) through Ferry at a fixed 10,000 records/s each way,
 //! and the worker's RSS. Needs the brokers (`just bench` starts them).
 
+// The rocketmq client's futures are deeply nested.
+#![recursion_limit = "256"]
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry::rocketmq::{Hub, HubSettings};
 use ferry::wasm::bindings::{Message, RecordBatch};
+use ferry_bench::FerryWorker;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message as _;
@@ -109,7 +111,10 @@ async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<(
         )?;
         report("RocketMQ -> Kafka", tasks, total, native, ferry_r2k);
     }
-    println!("worker RSS after the throughput runs: {:.1} MiB", worker.rss_mib());
+    println!(
+        "worker RSS after the throughput runs: {:.1} MiB",
+        worker.rss_mib()
+    );
 
     let seconds: u64 = std::env::var("FERRY_BENCH_LATENCY_SECS")
         .ok()
@@ -460,7 +465,11 @@ mod latency {
             .set("linger.ms", "1")
             .create()?;
         let reader = hub
-            .consumer(&format!("lat-reader-{stamp}"), &[format!("lat-{topic}")], "lat-reader")
+            .consumer(
+                &format!("lat-reader-{stamp}"),
+                &[format!("lat-{topic}")],
+                "lat-reader",
+            )
             .await?;
         let total = RATE * seconds;
         // One warm-up record through the whole path, so the group join is not measured.
@@ -577,11 +586,11 @@ mod latency {
             let mut latencies = Vec::with_capacity(total as usize);
             let deadline = Instant::now() + Duration::from_secs(seconds + 120);
             while (latencies.len() as u64) < total && Instant::now() < deadline {
-                if let Some(Ok(m)) = reader.poll(Duration::from_millis(100)) {
-                    if m.payload().is_some_and(|p| p.starts_with(b"lat ")) {
-                        let ts = m.timestamp().to_millis().unwrap_or(0);
-                        latencies.push(now_ms() - ts);
-                    }
+                if let Some(Ok(m)) = reader.poll(Duration::from_millis(100))
+                    && m.payload().is_some_and(|p| p.starts_with(b"lat "))
+                {
+                    let ts = m.timestamp().to_millis().unwrap_or(0);
+                    latencies.push(now_ms() - ts);
                 }
             }
             latencies
@@ -594,118 +603,5 @@ mod latency {
             latencies.len()
         );
         Ok(Latencies(latencies))
-    }
-}
-
-/// A `ferry` worker process for the measurement.
-struct FerryWorker {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl FerryWorker {
-    fn start(stamp: u64) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("ferry-bench-{stamp}"));
-        std::fs::create_dir_all(&dir)?;
-        let plugins = std::env::var("FERRY_PLUGIN_DIR").unwrap_or_else(|_| "target/plugins".into());
-        let conf = dir.join("connect.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "workerId=bench-{stamp}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={NAMESRV}\npluginPaths={plugins}\n",
-                dir.join("store").display()
-            ),
-        )?;
-        let exe = std::env::current_exe()?.with_file_name("ferry");
-        let mut child = Command::new(exe)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("worker.log"))?)
-            .spawn()?;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .ok_or_else(|| anyhow::anyhow!("worker exited"))??;
-            if let Some(at) = line.find("http://") {
-                break line[at + 7..].trim().to_string();
-            }
-        };
-        Ok(FerryWorker { child, addr })
-    }
-
-    fn http(&self, method: &str, path: &str, body: &str) -> anyhow::Result<serde_json::Value> {
-        let mut s = std::net::TcpStream::connect(&self.addr)?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw)?;
-        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        Ok(serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
-    }
-
-    /// Creates a connector.
-    fn create(&self, name: &str, config: serde_json::Value) -> anyhow::Result<()> {
-        let answer = self.http(
-            "POST",
-            "/connectors",
-            &serde_json::json!({"name": name, "config": config}).to_string(),
-        )?;
-        anyhow::ensure!(answer.get("error").is_none(), "create {name}: {answer}");
-        Ok(())
-    }
-
-    /// Creates a connector, times it from its first delivered record to `total`, and deletes it.
-    fn measure(
-        &self,
-        name: &str,
-        config: serde_json::Value,
-        total: u64,
-    ) -> anyhow::Result<Duration> {
-        self.create(name, config)?;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let mut started = None;
-        loop {
-            let status = self.http("GET", &format!("/connectors/{name}/status"), "")?;
-            let delivered: u64 = status["tasks"]
-                .as_array()
-                .map(|t| t.iter().filter_map(|t| t["delivered"].as_u64()).sum())
-                .unwrap_or(0);
-            if delivered > 0 && started.is_none() {
-                started = Some((Instant::now(), delivered));
-            }
-            if delivered >= total {
-                let (at, first) = started.unwrap();
-                // Scale for the records already delivered when the first count was seen.
-                let elapsed = at.elapsed();
-                self.http("DELETE", &format!("/connectors/{name}"), "")?;
-                return Ok(elapsed.mul_f64(total as f64 / (total - first.min(total - 1)) as f64));
-            }
-            anyhow::ensure!(Instant::now() < deadline, "{name} did not finish: {status}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            })
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    }
-}
-
-impl Drop for FerryWorker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

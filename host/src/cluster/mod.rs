@@ -80,6 +80,9 @@ pub struct ConnectorRecord {
     pub config: Option<ConnectorConfig>,
     /// `false`: disabled, config kept, no tasks.
     pub enabled: bool,
+    /// Bumped by a restart request: every worker restarts the connector's tasks it runs.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// A message on the config topic.

@@ -26,8 +26,7 @@ pub async fn get_json(addr: &str, path: &str) -> Result<serde_json::Value, PeerE
     };
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;

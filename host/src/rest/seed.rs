@@ -204,8 +204,13 @@ pub async fn task_num(
     Path((name, n)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let n: u32 = n.parse().map_err(|_| {
-        ApiError::bad_request("invalid_config", format!("task count `{n}` is not a number"))
+        ApiError::bad_request(
+            "invalid_config",
+            format!("task count `{n}` is not a number"),
+        )
     })?;
     worker.set_task_count(&name, n).await?;
-    Ok(Json(json!({ "status": "success", "name": name, "tasks.num": n })))
+    Ok(Json(
+        json!({ "status": "success", "name": name, "tasks.num": n }),
+    ))
 }

@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
-    AclClientRPCHook, BrokerAdmin, ClientRuntime, ClientRuntimeConfig, ConsumerAdmin, TopicAdmin,
-    DefaultLitePullConsumer, DefaultMQAdminExt, DefaultMQProducer,
-    SessionCredentials,
+    AclClientRPCHook, BrokerAdmin, ClientRuntime, ClientRuntimeConfig, ConsumerAdmin,
+    DefaultLitePullConsumer, DefaultMQAdminExt, DefaultMQProducer, SessionCredentials, TopicAdmin,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -107,9 +106,11 @@ impl Hub {
             .map_err(|e| HubError::Client(format!("producer start: {e}")))?;
         let admin_group = format!("ferry-admin-{}", settings.worker_id);
         let mut admin = match acl_hook(&settings) {
-            Some(hook) => {
-                DefaultMQAdminExt::with_admin_ext_group_and_rpc_hook(runtime.clone(), admin_group, hook)
-            }
+            Some(hook) => DefaultMQAdminExt::with_admin_ext_group_and_rpc_hook(
+                runtime.clone(),
+                admin_group,
+                hook,
+            ),
             None => DefaultMQAdminExt::with_admin_ext_group(runtime.clone(), admin_group),
         };
         admin.set_namesrv_addr(settings.namesrv_addr.as_str());
@@ -202,7 +203,8 @@ impl Hub {
                 // The broker answers "consumer not online" for a group with no member (and the
                 // client reports that as a failed operation).
                 Err(e)
-                    if e.to_string().contains("Not found the consumer group connection")
+                    if e.to_string()
+                        .contains("Not found the consumer group connection")
                         || e.to_string().contains("broker.operation.failed") => {}
                 Err(e) => return Err(HubError::Client(format!("members of {group}: {e}"))),
             }
@@ -219,7 +221,8 @@ impl Hub {
     /// Sends one message to the queue picked by `key` (same key, same queue, so in order).
     pub async fn send_keyed(&self, topic: &str, key: &str, body: Vec<u8>) -> Result<(), HubError> {
         let queues = self.queues(topic).await?;
-        let queue = &queues[crate::task::dispatch::key_hash(key.as_bytes()) as usize % queues.len()];
+        let queue =
+            &queues[crate::task::dispatch::key_hash(key.as_bytes()) as usize % queues.len()];
         let message = MqMessage::builder()
             .topic(topic)
             .body_slice(&body)

@@ -1,0 +1,138 @@
+//! Helpers shared by the benchmark binaries: a `ferry` worker process driven over REST.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The loopback name server `just bench` starts.
+pub const NAMESRV: &str = "127.0.0.1:9876";
+
+/// A `ferry` worker process for the measurement.
+pub struct FerryWorker {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl FerryWorker {
+    /// Starts a worker alone in its own cluster.
+    pub fn start(stamp: u64) -> anyhow::Result<Self> {
+        Self::start_in(&format!("bench-{stamp}"), &format!("bench-{stamp}"))
+    }
+
+    /// Starts worker `worker_id` in cluster `cluster` (`clusterName`).
+    pub fn start_in(cluster: &str, worker_id: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("ferry-bench-{worker_id}"));
+        std::fs::create_dir_all(&dir)?;
+        let plugins = std::env::var("FERRY_PLUGIN_DIR").unwrap_or_else(|_| "target/plugins".into());
+        let conf = dir.join("connect.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "workerId={worker_id}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={NAMESRV}\npluginPaths={plugins}\n\
+                 autoCreateGroupEnable=true\nclusterName={cluster}\n",
+                dir.join("store").display()
+            ),
+        )?;
+        let exe = std::env::current_exe()?.with_file_name("ferry");
+        let mut child = Command::new(exe)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("worker.log"))?)
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("worker exited"))??;
+            if let Some(at) = line.find("http://") {
+                break line[at + 7..].trim().to_string();
+            }
+        };
+        Ok(FerryWorker { child, addr })
+    }
+
+    /// One HTTP request to the worker; the JSON answer (or Null).
+    pub fn http(&self, method: &str, path: &str, body: &str) -> anyhow::Result<serde_json::Value> {
+        let mut s = std::net::TcpStream::connect(&self.addr)?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut raw = String::new();
+        s.read_to_string(&mut raw)?;
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        Ok(serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Creates a connector.
+    pub fn create(&self, name: &str, config: serde_json::Value) -> anyhow::Result<()> {
+        let answer = self.http(
+            "POST",
+            "/connectors",
+            &serde_json::json!({"name": name, "config": config}).to_string(),
+        )?;
+        anyhow::ensure!(answer.get("error").is_none(), "create {name}: {answer}");
+        Ok(())
+    }
+
+    /// Creates a connector, times it from its first delivered record to `total`, and deletes it.
+    pub fn measure(
+        &self,
+        name: &str,
+        config: serde_json::Value,
+        total: u64,
+    ) -> anyhow::Result<Duration> {
+        self.create(name, config)?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut started = None;
+        loop {
+            let status = self.http("GET", &format!("/connectors/{name}/status"), "")?;
+            let delivered: u64 = status["tasks"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|t| t["delivered"].as_u64()).sum())
+                .unwrap_or(0);
+            if delivered > 0 && started.is_none() {
+                started = Some((Instant::now(), delivered));
+            }
+            if delivered >= total {
+                let (at, first) = started.unwrap();
+                // Scale for the records already delivered when the first count was seen.
+                let elapsed = at.elapsed();
+                self.http("DELETE", &format!("/connectors/{name}"), "")?;
+                return Ok(elapsed.mul_f64(total as f64 / (total - first.min(total - 1)) as f64));
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{name} did not finish: {status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process's resident memory.
+    pub fn rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+}
+
+impl FerryWorker {
+    /// Kills the process with SIGKILL.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for FerryWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
