@@ -46,7 +46,7 @@ impl Store {
         })?;
         Ok(Store {
             dir: dir.to_path_buf(),
-            connectors: Mutex::new(read_json(&dir.join("connectors.json"))?),
+            connectors: Mutex::new(read_records(&dir.join("connectors.json"))?),
             positions: Mutex::new(read_json(&dir.join("positions.json"))?),
             workers: Mutex::new(read_json(&dir.join("workers.json"))?),
             unpublished: Mutex::new(BTreeMap::new()),
@@ -170,6 +170,27 @@ impl Store {
     }
 }
 
+/// Reads the connector records; a store written before clustering (name -> config) is read as
+/// records of version 0, so any cluster update replaces them.
+fn read_records(path: &Path) -> Result<BTreeMap<String, ConnectorRecord>, StoreError> {
+    read_json(path).or_else(|e| {
+        let old: BTreeMap<String, crate::config::ConnectorConfig> =
+            read_json(path).map_err(|_| e)?;
+        Ok(old
+            .into_iter()
+            .map(|(name, config)| {
+                let record = ConnectorRecord {
+                    version: Default::default(),
+                    config: Some(config),
+                    enabled: true,
+                    generation: 0,
+                };
+                (name, record)
+            })
+            .collect())
+    })
+}
+
 fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T, StoreError> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError {
@@ -204,6 +225,17 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_from_before_clustering_is_read_as_records() {
+        let dir = std::env::temp_dir().join(format!("ferry-store-old-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("connectors.json"), r#"{"c": {"k": "v"}}"#).unwrap();
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.records()["c"].config.as_ref().unwrap()["k"], "v");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn positions_keep_the_newest_and_survive_reopen() {
