@@ -502,17 +502,24 @@ impl Worker {
                 .collect();
             (kind, plugin, error, owners, local)
         };
-        let mut remote: BTreeMap<String, Vec<LocalTask>> = BTreeMap::new();
+        // Ask every other owning worker at once (each answer is bounded by the peer timeout).
         let addresses = self.deps.store.worker_addresses();
-        for worker in owners.iter().map(|(_, w)| w).collect::<BTreeSet<_>>() {
-            if *worker != self.id
-                && let Ok(tasks) = self
-                    .remote_tasks(addresses.get(worker).map(String::as_str))
-                    .await
-            {
-                remote.insert(worker.clone(), tasks);
-            }
-        }
+        let peers: BTreeSet<&String> = owners
+            .iter()
+            .map(|(_, w)| w)
+            .filter(|w| **w != self.id)
+            .collect();
+        let answers = futures::future::join_all(peers.iter().map(|w| async {
+            let tasks = self
+                .remote_tasks(addresses.get(*w).map(String::as_str))
+                .await;
+            ((*w).clone(), tasks)
+        }))
+        .await;
+        let remote: BTreeMap<String, Vec<LocalTask>> = answers
+            .into_iter()
+            .filter_map(|(w, tasks)| tasks.ok().map(|t| (w, t)))
+            .collect();
         let tasks: Vec<TaskStatusEntry> = owners
             .into_iter()
             .map(|(t, worker)| {

@@ -241,6 +241,23 @@ fn kafka_err(e: KafkaError) -> String {
 
 impl Host for TaskState {}
 
+impl TaskState {
+    /// The rdkafka consumer behind a guest's handle.
+    fn consumer(
+        &self,
+        this: &Resource<KafkaConsumer>,
+    ) -> Result<Arc<BaseConsumer<AssignFromZero>>, String> {
+        let entry = self.table.get(this).map_err(|e| format!("kafka: {e}"))?;
+        Ok(entry.inner.clone())
+    }
+
+    /// The rdkafka producer behind a guest's handle.
+    fn producer(&self, this: &Resource<KafkaProducer>) -> Result<FutureProducer, String> {
+        let entry = self.table.get(this).map_err(|e| format!("kafka: {e}"))?;
+        Ok(entry.inner.clone())
+    }
+}
+
 impl HostConsumer for TaskState {
     async fn open(
         &mut self,
@@ -278,12 +295,7 @@ impl HostConsumer for TaskState {
         max: u32,
         timeout_ms: u32,
     ) -> Result<Vec<RecordBatch>, String> {
-        let consumer = self
-            .table
-            .get(&this)
-            .map_err(|e| e.to_string())?
-            .inner
-            .clone();
+        let consumer = self.consumer(&this)?;
         let mut batches = Vec::new();
         let mut count = 0;
         // Wait for the first record on a blocking thread, then drain what is already fetched.
@@ -323,12 +335,7 @@ impl HostConsumer for TaskState {
         this: Resource<KafkaConsumer>,
         offsets: Vec<PartitionOffset>,
     ) -> Result<(), String> {
-        let consumer = self
-            .table
-            .get(&this)
-            .map_err(|e| e.to_string())?
-            .inner
-            .clone();
+        let consumer = self.consumer(&this)?;
         let mut tpl = TopicPartitionList::new();
         for o in &offsets {
             tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
@@ -346,7 +353,7 @@ impl HostConsumer for TaskState {
         &mut self,
         this: Resource<KafkaConsumer>,
     ) -> Result<Vec<PartitionOffset>, String> {
-        let consumer = &self.table.get(&this).map_err(|e| e.to_string())?.inner;
+        let consumer = self.consumer(&this)?;
         let tpl = consumer.assignment().map_err(kafka_err)?;
         Ok(tpl
             .elements()
@@ -396,12 +403,7 @@ impl HostProducer for TaskState {
         this: Resource<KafkaProducer>,
         batches: Vec<RecordBatch>,
     ) -> Result<(), String> {
-        let producer = self
-            .table
-            .get(&this)
-            .map_err(|e| e.to_string())?
-            .inner
-            .clone();
+        let producer = self.producer(&this)?;
         let result = send_all(&producer, &batches).await;
         if let Err(e) = &result {
             // The caller retries the same records with a fresh producer: after an outage an
