@@ -177,11 +177,11 @@ async fn send_until_acked(
         match hub.send_batch(queue, batch.clone()).await {
             Ok(()) => return true,
             Err(e) => {
-                let delay = backoff.next_delay();
-                status.retrying("rocketmq", e.to_string(), backoff.failing_for());
-                tokio::select! {
-                    _ = stop.cancelled() => return false,
-                    _ = tokio::time::sleep(delay) => {}
+                if !status
+                    .wait_to_retry(&mut backoff, "rocketmq", e.to_string(), stop)
+                    .await
+                {
+                    return false;
                 }
             }
         }

@@ -97,13 +97,10 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     retries.reset();
                 }
                 Err(GuestFault::Retriable(reason)) => {
-                    let delay = retries.next_delay();
-                    status.retrying("retriable", reason, retries.failing_for());
                     pending.push_front(batch);
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = tokio::time::sleep(delay) => {}
-                    }
+                    status
+                        .wait_to_retry(&mut retries, "retriable", reason, &stop)
+                        .await;
                 }
                 Err(fault) => {
                     pending.push_front(batch);
@@ -140,11 +137,11 @@ async fn connect(
         {
             Ok(c) => return Some(c),
             Err(e) => {
-                let delay = backoff.next_delay();
-                status.retrying("rocketmq", e.to_string(), backoff.failing_for());
-                tokio::select! {
-                    _ = stop.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
+                if !status
+                    .wait_to_retry(&mut backoff, "rocketmq", e.to_string(), stop)
+                    .await
+                {
+                    return None;
                 }
             }
         }

@@ -126,12 +126,9 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Err(GuestFault::Retriable(reason)) => {
                     // The source is briefly unavailable (e.g. Kafka down): keep the guest, wait.
-                    let delay = retries.next_delay();
-                    status.retrying("retriable", reason, retries.failing_for());
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = tokio::time::sleep(delay) => {}
-                    }
+                    status
+                        .wait_to_retry(&mut retries, "retriable", reason, &stop)
+                        .await;
                 }
                 Err(fault) => {
                     // Keep what was acknowledged: settle the in-flight polls before restarting.
@@ -232,11 +229,11 @@ async fn deliver(
                     break;
                 }
                 Err(e) => {
-                    let delay = backoff.next_delay();
-                    status.retrying("rocketmq", e.to_string(), backoff.failing_for());
-                    tokio::select! {
-                        _ = stop.cancelled() => return None,
-                        _ = tokio::time::sleep(delay) => {}
+                    if !status
+                        .wait_to_retry(&mut backoff, "rocketmq", e.to_string(), stop)
+                        .await
+                    {
+                        return None;
                     }
                 }
             }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::Backoff;
 use crate::wasm::GuestFault;
 use crate::wasm::caps::kafka::AssignedPartitions;
 
@@ -174,7 +175,7 @@ impl StatusCell {
 
     /// A transient error (a source or destination is down) that has lasted `failing_for`; the
     /// task keeps retrying unless that exceeds the retry limit, in which case it gives up.
-    pub fn retrying(&self, kind: &str, message: String, failing_for: Duration) {
+    fn retrying(&self, kind: &str, message: String, failing_for: Duration) {
         let mut s = self.0.status.lock().unwrap();
         match self.0.retry_limit {
             Some(limit) if failing_for >= limit && !self.0.give_up.is_cancelled() => {
@@ -205,6 +206,24 @@ impl StatusCell {
                     at_ms: now_ms(),
                 });
             }
+        }
+    }
+
+    /// One failed attempt of a retry loop: shows `message`, then waits out `backoff`'s next
+    /// delay. False when the task was stopped meanwhile, or gave up because the failures have
+    /// lasted past the retry limit (that cancels `stop`, the task's run token).
+    pub async fn wait_to_retry(
+        &self,
+        backoff: &mut Backoff,
+        kind: &str,
+        message: String,
+        stop: &CancellationToken,
+    ) -> bool {
+        let delay = backoff.next_delay();
+        self.retrying(kind, message, backoff.failing_for());
+        tokio::select! {
+            _ = stop.cancelled() => false,
+            _ = tokio::time::sleep(delay) => true,
         }
     }
 
