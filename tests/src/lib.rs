@@ -81,6 +81,8 @@ pub struct Worker {
     pub plugins: PathBuf,
     /// Its `connect.conf`.
     pub conf: PathBuf,
+    /// Its `workerId`.
+    pub worker_id: String,
     /// Where its log goes.
     pub log: PathBuf,
 }
@@ -131,6 +133,7 @@ impl Worker {
             plugins: plugin_dir,
             log: root.join("worker.log"),
             conf,
+            worker_id: worker_id.to_string(),
         }
     }
 
@@ -170,13 +173,10 @@ impl Worker {
         self.child.is_some()
     }
 
-    /// The `workerId` in its `connect.conf`.
-    pub fn worker_id(&self) -> String {
-        std::fs::read_to_string(&self.conf)
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("workerId=").map(str::to_string))
-            .unwrap_or_default()
+    /// Runs the worker in the foreground until it exits (for settings it must refuse):
+    /// its exit code and stderr.
+    pub fn run_to_exit(&self) -> (Option<i32>, String) {
+        run_ferry_to_exit(&self.conf)
     }
 
     /// The worker's log so far.
@@ -234,6 +234,19 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Runs `ferry -c conf` until it exits: its exit code and stderr.
+pub fn run_ferry_to_exit(conf: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(ferry_bin())
+        .arg("-c")
+        .arg(conf)
+        .output()
+        .expect("the ferry binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Percent-encodes `s` for a query string (the seed's `?config={json}` routes).

@@ -182,13 +182,8 @@ fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
 
     // A second worker with a live worker's id is refused.
     let duplicate = Worker::prepare(&["datagen"], &name, &format!("{name}-w1"));
-    let out = std::process::Command::new(ferry_tests::ferry_bin())
-        .arg("-c")
-        .arg(&duplicate.conf)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = duplicate.run_to_exit();
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("workerId `{name}-w1`")),
         "{stderr}"
@@ -305,7 +300,7 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
     let victim_id = share.iter().max_by_key(|(_, n)| **n).unwrap().0.clone();
     let victim = workers
         .iter()
-        .position(|w| w.worker_id() == victim_id)
+        .position(|w| w.worker_id == victim_id)
         .unwrap();
     let before: BTreeMap<(String, u64), String> = [&src, &view, &generator, &sink]
         .iter()

@@ -166,13 +166,8 @@ fn bad_worker_settings_exit_with_code_2_naming_the_key() {
         "workerId=w\nstorePathRootDir=/tmp/x\nnamesrvAddr=127.0.0.1:9876\n",
     )
     .unwrap();
-    let out = std::process::Command::new(ferry_tests::ferry_bin())
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = ferry_tests::run_ferry_to_exit(&conf);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("pluginPaths") && stderr.contains("connect.conf"),
         "{stderr}"
@@ -186,13 +181,8 @@ fn a_missing_internal_topic_without_auto_create_is_a_startup_error_naming_it() {
         .unwrap()
         .replace("autoCreateGroupEnable=true", "autoCreateGroupEnable=false");
     std::fs::write(&worker.conf, conf).unwrap();
-    let out = std::process::Command::new(ferry_tests::ferry_bin())
-        .arg("-c")
-        .arg(&worker.conf)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = worker.run_to_exit();
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("internal topic `connector-cluster-topic-noauto")
             && stderr.contains("autoCreateGroupEnable"),

@@ -154,10 +154,46 @@ async fn create_kafka_topic(topic: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn value(i: u64) -> Vec<u8> {
-    let mut v = format!("{i} ").into_bytes();
+/// A `VALUE`-byte value starting with `prefix` (readers recognise and count records by it).
+fn padded(prefix: String) -> Vec<u8> {
+    let mut v = prefix.into_bytes();
     v.resize(VALUE, b'x');
     v
+}
+
+fn value(i: u64) -> Vec<u8> {
+    padded(format!("{i} "))
+}
+
+/// Records `range` as one batch for RocketMQ: key `k<i mod 1000>`, value `value(i)`.
+fn numbered_batch(
+    topic: &str,
+    range: std::ops::Range<u64>,
+    value: fn(u64) -> Vec<u8>,
+    timestamp_ms: i64,
+) -> RecordBatch {
+    RecordBatch {
+        topic: topic.into(),
+        partition: 0,
+        messages: range
+            .map(|i| Message {
+                offset: i as i64,
+                key: Some(format!("k{}", i % 1000).into_bytes()),
+                value: value(i),
+                headers: vec![],
+                timestamp_ms,
+            })
+            .collect(),
+    }
+}
+
+/// Every partition of `topic`, from offset 0.
+fn from_start(topic: &str) -> anyhow::Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Offset(0))?;
+    }
+    Ok(tpl)
 }
 
 fn fill_kafka(topic: &str, total: u64) -> anyhow::Result<()> {
@@ -185,19 +221,7 @@ async fn fill_rocketmq(hub: &Hub, topic: &str, total: u64) -> anyhow::Result<()>
     let mut i = 0;
     while i < total {
         let n = 256.min(total - i);
-        let batch = RecordBatch {
-            topic: topic.into(),
-            partition: 0,
-            messages: (i..i + n)
-                .map(|j| Message {
-                    offset: j as i64,
-                    key: Some(format!("k{}", j % 1000).into_bytes()),
-                    value: value(j),
-                    headers: vec![],
-                    timestamp_ms: 0,
-                })
-                .collect(),
-        };
+        let batch = numbered_batch(topic, i..i + n, value, 0);
         let queue = queues[(i / 256) as usize % queues.len()].clone();
         sends.push((
             queue,
@@ -231,11 +255,7 @@ async fn native_kafka_to_rocketmq(
         .set("queued.min.messages", "100000")
         .set("fetch.queue.backoff.ms", "10")
         .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(from, p, Offset::Offset(0))?;
-    }
-    consumer.assign(&tpl)?;
+    consumer.assign(&from_start(from)?)?;
     let queues = hub.queues(to).await?;
     let (mut copied, mut started) = (0u64, None);
     while copied < total {
@@ -435,9 +455,7 @@ mod latency {
     }
 
     fn latency_value(i: u64) -> Vec<u8> {
-        let mut v = format!("lat {i} ").into_bytes();
-        v.resize(VALUE, b'x');
-        v
+        padded(format!("lat {i} "))
     }
 
     /// kafka-source: Kafka producer -> Ferry -> a RocketMQ reader.
@@ -551,26 +569,10 @@ mod latency {
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "5")
             .create()?;
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
-            tpl.add_partition_offset(&out, p, Offset::Offset(0))?;
-        }
-        reader.assign(&tpl)?;
+        reader.assign(&from_start(&out)?)?;
         let total = RATE * seconds;
         let send = |first: u64, n: u64| {
-            let batch = RecordBatch {
-                topic: topic.clone(),
-                partition: 0,
-                messages: (first..first + n)
-                    .map(|i| Message {
-                        offset: i as i64,
-                        key: Some(format!("k{}", i % 1000).into_bytes()),
-                        value: latency_value(i),
-                        headers: vec![],
-                        timestamp_ms: now_ms(),
-                    })
-                    .collect(),
-            };
+            let batch = numbered_batch(&topic, first..first + n, latency_value, now_ms());
             let queue = queues[(first / 100) as usize % queues.len()].clone();
             let messages = ferry::rocketmq::to_mq_messages(&batch, &topic, "bench");
             async move { Ok(hub.send_batch(&queue, messages).await?) }
