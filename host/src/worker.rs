@@ -454,16 +454,28 @@ impl Worker {
 
     /// The tasks running on every live worker (asking the others), by worker id.
     pub async fn cluster_tasks(&self) -> BTreeMap<String, Result<Vec<LocalTask>, String>> {
-        let mut out = BTreeMap::new();
-        for (worker, addr) in self.members().await {
-            let tasks = if worker == self.id {
+        let members: BTreeSet<String> = self.members().await.into_iter().map(|(w, _)| w).collect();
+        self.tasks_on(&members).await
+    }
+
+    /// What each of `workers` runs: this worker answers itself, the others are asked at once
+    /// (each answer bounded by the peer timeout).
+    async fn tasks_on(
+        &self,
+        workers: &BTreeSet<String>,
+    ) -> BTreeMap<String, Result<Vec<LocalTask>, String>> {
+        let addresses = self.deps.store.worker_addresses();
+        let answers = futures::future::join_all(workers.iter().map(|w| async {
+            let tasks = if *w == self.id {
                 Ok(self.local_tasks().await)
             } else {
-                self.remote_tasks(addr.as_deref()).await
+                self.remote_tasks(addresses.get(w).map(String::as_str))
+                    .await
             };
-            out.insert(worker, tasks);
-        }
-        out
+            (w.clone(), tasks)
+        }))
+        .await;
+        answers.into_iter().collect()
     }
 
     async fn remote_tasks(&self, addr: Option<&str>) -> Result<Vec<LocalTask>, String> {
@@ -502,21 +514,14 @@ impl Worker {
                 .collect();
             (kind, plugin, error, owners, local)
         };
-        // Ask every other owning worker at once (each answer is bounded by the peer timeout).
-        let addresses = self.deps.store.worker_addresses();
-        let peers: BTreeSet<&String> = owners
+        let peers: BTreeSet<String> = owners
             .iter()
-            .map(|(_, w)| w)
-            .filter(|w| **w != self.id)
+            .map(|(_, w)| w.clone())
+            .filter(|w| *w != self.id)
             .collect();
-        let answers = futures::future::join_all(peers.iter().map(|w| async {
-            let tasks = self
-                .remote_tasks(addresses.get(*w).map(String::as_str))
-                .await;
-            ((*w).clone(), tasks)
-        }))
-        .await;
-        let remote: BTreeMap<String, Vec<LocalTask>> = answers
+        let remote: BTreeMap<String, Vec<LocalTask>> = self
+            .tasks_on(&peers)
+            .await
             .into_iter()
             .filter_map(|(w, tasks)| tasks.ok().map(|t| (w, t)))
             .collect();
