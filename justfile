@@ -7,14 +7,18 @@ export FERRY_PLUGIN_DIR := justfile_directory() / "target/plugins"
 
 connectors := "datagen file-sink test-faults bench-sink kafka-source kafka-sink"
 
+# Check the machine: fail at once naming what is missing; add the wasm32-wasip2 target if needed
+preflight *what:
+    scripts/preflight.sh {{ what }}
+
 # Build every connector for wasm32-wasip2 and copy it to target/plugins/<name>.wasm
-build-plugins:
+build-plugins: preflight
     cargo build --release --target wasm32-wasip2 {{ replace_regex(connectors, '(\S+)', '-p $1') }}
     mkdir -p "$FERRY_PLUGIN_DIR"
     for c in {{ connectors }}; do cp "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c//-/_}.wasm" "$FERRY_PLUGIN_DIR/$c.wasm"; done
 
 # Build the worker binary
-build:
+build: preflight
     cargo build --release -p ferry -p ferry-bench
 
 # Start the loopback RocketMQ name server and broker (installs them when missing)
@@ -46,5 +50,5 @@ bench: build-plugins build
     "$CARGO_TARGET_DIR/release/cluster"
 
 # The demo: brokers, a worker, datagen -> RocketMQ -> file-sink with live counts (Ctrl-C stops)
-demo: build-plugins build
+demo: (preflight "demo") build-plugins build
     scripts/demo.sh
