@@ -48,6 +48,10 @@ pub struct WorkerConfig {
     pub http_port: u16,
     /// REST bind address (default 127.0.0.1).
     pub http_bind: IpAddr,
+    /// `httpAdvertisedAddress` (like Kafka Connect's `rest.advertised.host.name`/`port`):
+    /// `host` or `host:port` other workers use to reach this one. Unset: the bind address, or
+    /// a non-loopback address of this machine when binding every interface.
+    pub http_advertised_address: Option<String>,
     /// RocketMQ name server(s), `host:port[;host:port]`.
     pub namesrv_addr: String,
     /// Whether the RocketMQ clients sign requests with `accessKey`/`secretKey`.
@@ -71,6 +75,7 @@ const KNOWN_KEYS: &[&str] = &[
     "storePathRootDir",
     "httpPort",
     "httpBind",
+    "httpAdvertisedAddress",
     "namesrvAddr",
     "aclEnable",
     "accessKey",
@@ -80,15 +85,14 @@ const KNOWN_KEYS: &[&str] = &[
     "clusterName",
 ];
 
-/// Parses `key=value` lines; `#` starts a comment (also after a value, as in the seed's file).
+/// Parses `key=value` lines. A `#` begins a comment at the start of a line or after
+/// whitespace (as in the seed's file: `autoCreateGroupEnable=true #x`); a `#` inside a value
+/// (a `secretKey` such as `a#b`) is kept, and `\#` is a literal `#` even after whitespace.
 pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     for line in text.lines() {
-        let line = match line.find('#') {
-            Some(i) => &line[..i],
-            None => line,
-        }
-        .trim();
+        let line = strip_comment(line);
+        let line = line.trim();
         if line.is_empty() || line.starts_with('!') {
             continue;
         }
@@ -99,6 +103,43 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
         map.insert(key.to_string(), value.to_string());
     }
     map
+}
+
+/// Whether `v` is `host`, `host:port` or `[v6]:port`, as `httpAdvertisedAddress` takes it.
+fn is_host_and_port(v: &str) -> bool {
+    let (host, port) = match v.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && (!h.contains(':') || h.starts_with('[')) => {
+            (h, Some(p))
+        }
+        _ => (v, None),
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+/// `line` up to its comment, with `\#` unescaped to `#`.
+fn strip_comment(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    let mut after_space = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'#') => {
+                out.push('#');
+                chars.next();
+                after_space = false;
+            }
+            '#' if after_space => break,
+            c => {
+                out.push(c);
+                after_space = c.is_whitespace();
+            }
+        }
+    }
+    out
 }
 
 impl WorkerConfig {
@@ -162,6 +203,16 @@ impl WorkerConfig {
                 .parse()
                 .map_err(|_| bad("httpBind", format!("`{v}` is not an IP address")))?,
         };
+        let http_advertised_address = match props.get("httpAdvertisedAddress") {
+            None => None,
+            Some(v) if is_host_and_port(v) => Some(v.clone()),
+            Some(v) => {
+                return Err(bad(
+                    "httpAdvertisedAddress",
+                    format!("`{v}` is not `host` or `host:port` (no scheme, no path)"),
+                ));
+            }
+        };
         let namesrv_addr = required("namesrvAddr")?;
         for addr in namesrv_addr.split(';') {
             if !addr.contains(':') {
@@ -194,6 +245,7 @@ impl WorkerConfig {
                 store_path_root_dir,
                 http_port,
                 http_bind,
+                http_advertised_address,
                 namesrv_addr,
                 acl_enable,
                 access_key,
@@ -343,6 +395,32 @@ mod tests {
         assert!(config.auto_create_group_enable);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("bogus"));
+    }
+
+    #[test]
+    fn hash_inside_a_value_is_kept() {
+        let props = parse_properties(
+            "# a comment\nsecretKey=ab#cd  # the key\naccessKey=x \\# y\n  #indented=1\nk=#v\n",
+        );
+        assert_eq!(props["secretKey"], "ab#cd");
+        assert_eq!(props["accessKey"], "x # y");
+        assert_eq!(props["k"], "#v");
+        assert_eq!(props.len(), 3, "{props:?}");
+    }
+
+    #[test]
+    fn advertised_address_takes_host_or_host_and_port() {
+        let base = "workerId=w\nstorePathRootDir=/x\nnamesrvAddr=a:1\npluginPaths=/p\n";
+        for good in ["10.0.0.7", "w1.example:8082", "[fd00::1]:8082", "fd00::1"] {
+            let props = parse_properties(&format!("{base}httpAdvertisedAddress={good}\n"));
+            let (config, _) = WorkerConfig::from_properties(Path::new("c.conf"), &props).unwrap();
+            assert_eq!(config.http_advertised_address.as_deref(), Some(good));
+        }
+        for bad in ["http://h:1", "h:0", "h:x", "h/p", "h:99999"] {
+            let props = parse_properties(&format!("{base}httpAdvertisedAddress={bad}\n"));
+            let err = WorkerConfig::from_properties(Path::new("c.conf"), &props).unwrap_err();
+            assert!(err.to_string().contains("httpAdvertisedAddress"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -116,13 +116,9 @@ async fn run(
     )
     .await?;
     let names = ClusterNames::new(config.cluster_name.as_deref());
-    for topic in names.topics() {
-        hub.ensure_topic(topic).await.map_err(|e| {
-            Misconfigured(format!(
-                "internal topic `{topic}` is missing ({e}); create it or set autoCreateGroupEnable=true"
-            ))
-        })?;
-    }
+    ferry::cluster::ensure_internal_topics(&hub, &names, config.auto_create_group_enable)
+        .await
+        .map_err(|e| Misconfigured(e.to_string()))?;
     let membership = match Membership::join(hub.clone(), names.clone(), &config.worker_id).await {
         Ok(m) => m,
         Err(e @ JoinError::Duplicate(..)) => return Err(Misconfigured(e.to_string()).into()),
@@ -179,11 +175,13 @@ async fn run(
         "ferry: worker {} listening on http://{addr}",
         config.worker_id
     );
-    let rest = if addr.ip().is_unspecified() {
-        format!("127.0.0.1:{}", addr.port())
-    } else {
-        addr.to_string()
-    };
+    let advertised = ferry::cluster::advertise::rest_address(
+        config.http_advertised_address.as_deref(),
+        addr,
+        ferry::cluster::advertise::machine_address,
+    );
+    tracing::info!(address = %advertised.address, chosen_by = advertised.reason, "REST address announced to the cluster");
+    let rest = advertised.address;
     let announcement = ConfigEvent::Worker {
         worker: config.worker_id.clone(),
         rest,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cluster;
 pub mod kafka;
 
 /// The name server the tests use (`FERRY_NAMESRV`, default 127.0.0.1:9876).
@@ -137,6 +138,25 @@ impl Worker {
         }
     }
 
+    /// Adds `key=value` to its `connect.conf` (before [`Self::spawn`]).
+    pub fn configure(&self, key: &str, value: &str) {
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.conf)
+            .unwrap();
+        writeln!(conf, "{key}={value}").unwrap();
+    }
+
+    /// Starts prepared workers at the same moment (as an orchestrator starts replicas) and
+    /// waits for each one's REST API.
+    pub fn spawn_together(workers: &mut [Worker]) {
+        std::thread::scope(|s| {
+            for w in workers.iter_mut() {
+                s.spawn(move || w.spawn());
+            }
+        });
+    }
+
     /// (Re)starts the process on the same folders and waits for its REST API.
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
@@ -234,6 +254,19 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Runs `scripts/brokers.sh <action>` (e.g. `rocketmq-broker-down`) and asserts it worked: a
+/// real fault for the tests that need one. Such tests live in their own test binary, since the
+/// fault disturbs every test running beside them.
+pub fn brokers(action: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/brokers.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .arg(action)
+        .status()
+        .unwrap();
+    assert!(status.success(), "brokers.sh {action} failed");
 }
 
 /// Runs `ferry -c conf` until it exits: its exit code and stderr.

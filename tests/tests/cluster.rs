@@ -6,104 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use ferry_tests::kafka::{self, Outgoing};
+use ferry_tests::cluster::{all_running, allocation, cluster, wait_until_members};
 use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_for};
 use serde_json::json;
 
 /// Tansu answers a JoinGroup after half the session timeout (DESIGN.md §7): keep it short.
 const SESSION: &str = "6000";
-
-/// Starts `n` workers in one new cluster and waits until each sees all of them.
-fn cluster(n: usize, plugins: &[&str]) -> (String, Vec<Worker>) {
-    let name = unique("cl");
-    let workers: Vec<Worker> = (0..n)
-        .map(|i| Worker::start_in_cluster(plugins, &name, &format!("{name}-w{i}")))
-        .collect();
-    wait_until_members(&workers, n);
-    (name, workers)
-}
-
-/// Waits until every worker lists `n` live members, each with a REST address.
-fn wait_until_members(workers: &[Worker], n: usize) {
-    let last = std::cell::RefCell::new(Vec::new());
-    let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for(
-            "every worker to see the cluster",
-            Duration::from_secs(60),
-            || {
-                let infos: Vec<_> = workers
-                    .iter()
-                    .filter(|w| w.is_running())
-                    .map(|w| w.request("GET", "/getClusterInfo", None).1)
-                    .collect();
-                let done = infos.iter().all(|info| {
-                    info["workers"].as_array().is_some_and(|m| {
-                        m.len() == n && m.iter().all(|w| w["restAddress"].is_string())
-                    })
-                });
-                *last.borrow_mut() = infos;
-                done.then_some(())
-            },
-        )
-    }));
-    assert!(
-        seen.is_ok(),
-        "the workers disagree about the cluster: {:?}",
-        last.borrow()
-    );
-}
-
-/// task index -> worker id, as `worker` reports the allocation of `connector`.
-fn allocation(worker: &Worker, connector: &str) -> BTreeMap<u64, String> {
-    let answer = worker
-        .request("GET", &format!("/getConnectorTask/{connector}"), None)
-        .1;
-    answer[connector]
-        .as_array()
-        .map(|tasks| {
-            tasks
-                .iter()
-                .map(|t| {
-                    (
-                        t["task"].as_u64().unwrap(),
-                        t["workerId"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The connector's tasks once all `count` run (as seen from `worker`): task -> worker id.
-fn all_running(
-    worker: &Worker,
-    connector: &str,
-    count: usize,
-    within: Duration,
-) -> BTreeMap<u64, String> {
-    wait_for(
-        &format!("{count} tasks of {connector} running"),
-        within,
-        || {
-            let status = worker.status(connector);
-            let tasks = status["tasks"].as_array()?;
-            (tasks.len() == count
-                && tasks
-                    .iter()
-                    .all(|t| t["state"] == "RUNNING" || t["state"] == "IDLE"))
-            .then(|| {
-                tasks
-                    .iter()
-                    .map(|t| {
-                        (
-                            t["id"].as_u64().unwrap(),
-                            t["worker_id"].as_str().unwrap().to_string(),
-                        )
-                    })
-                    .collect()
-            })
-        },
-    )
-}
 
 #[test]
 fn a_connector_created_on_one_worker_runs_and_shows_on_all_within_5s() {
@@ -387,4 +295,76 @@ fn a_rolling_restart_of_all_three_loses_nothing() {
     });
     let dups = assert_complete(&sink_counts(&out), total);
     println!("rolling restart of 3 workers under {total} records: none lost, {dups} duplicates");
+}
+
+#[test]
+fn three_workers_of_a_new_cluster_started_at_once_all_come_up_on_their_own_addresses() {
+    // A new clusterName: the three race to create the internal topics. Each binds its own
+    // loopback address (nothing on 127.0.0.1), as three hosts would, so a worker that announced
+    // the wrong address would ask itself (or nobody) instead of its peers.
+    let name = unique("together");
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|i| {
+            let w = Worker::prepare(&["datagen"], &name, &format!("{name}-w{i}"));
+            w.configure("httpBind", &format!("127.0.0.{}", i + 2));
+            w
+        })
+        .collect();
+    Worker::spawn_together(&mut workers);
+    for (i, w) in workers.iter().enumerate() {
+        assert!(
+            w.addr.starts_with(&format!("127.0.0.{}:", i + 2)),
+            "worker {i} listens on {}",
+            w.addr
+        );
+    }
+    wait_until_members(&workers, 3);
+    for w in &workers {
+        let info = w.request("GET", "/getClusterInfo", None).1;
+        let announced: BTreeMap<String, String> = info["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["workerId"].as_str().unwrap().to_string(),
+                    m["restAddress"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let expected: BTreeMap<String, String> = workers
+            .iter()
+            .map(|w| (w.worker_id.clone(), w.addr.clone()))
+            .collect();
+        assert_eq!(announced, expected, "announced addresses as seen from {}", w.worker_id);
+    }
+    let connector = unique("gen");
+    workers[0].create(
+        &connector,
+        json!({"connector-class": "datagen", "datagen.topic": unique("tg-t"), "datagen.rate": "30", "tasks.num": "6"}),
+    );
+    let placed = all_running(&workers[1], &connector, 6, Duration::from_secs(20));
+    assert!(
+        placed.values().collect::<BTreeSet<_>>().len() >= 2,
+        "6 tasks on one worker: {placed:?}"
+    );
+    // Status and /getAllTask/true from every worker: each task once, on the worker the
+    // allocation names (asked over the announced addresses).
+    for w in &workers {
+        assert_eq!(all_running(w, &connector, 6, Duration::from_secs(10)), placed);
+        let by_worker = w.request("GET", "/getAllTask/true", None).1;
+        let mut seen = BTreeMap::new();
+        for (worker, tasks) in by_worker.as_object().unwrap() {
+            let tasks = tasks
+                .as_array()
+                .unwrap_or_else(|| panic!("{} could not ask {worker}: {tasks}", w.worker_id));
+            for t in tasks {
+                if t["connector"] == connector.as_str() {
+                    let task = t["task"].as_u64().unwrap();
+                    assert!(seen.insert(task, worker.clone()).is_none(), "{by_worker}");
+                }
+            }
+        }
+        assert_eq!(seen, placed, "/getAllTask/true on {}: {by_worker}", w.worker_id);
+    }
 }

@@ -6,11 +6,13 @@ use std::time::Duration;
 use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_for};
 use serde_json::json;
 
-/// Creates datagen (`count` records into a fresh topic) and, once the topic exists, file-sink.
+/// Creates datagen (`count` records into a fresh topic) and, once the topic exists, file-sink
+/// (`file.buffered` as given).
 fn start_pipeline(
     worker: &Worker,
     count: u64,
     rate: Option<u64>,
+    buffered: bool,
 ) -> (String, String, std::path::PathBuf) {
     let topic = unique("flow");
     let (source, sink) = (unique("src"), unique("sink"));
@@ -35,7 +37,8 @@ fn start_pipeline(
     );
     worker.create(
         &sink,
-        json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}),
+        json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap(),
+               "file.buffered": buffered.to_string()}),
     );
     (source, sink, out)
 }
@@ -44,7 +47,7 @@ fn start_pipeline(
 fn hundred_thousand_records_arrive_exactly() {
     let worker = Worker::start(&["datagen", "file-sink"]);
     let total = 100_000;
-    let (_source, sink, out) = start_pipeline(&worker, total, None);
+    let (_source, sink, out) = start_pipeline(&worker, total, None, false);
     wait_for(
         "all 100k records in the sink files",
         Duration::from_secs(300),
@@ -62,9 +65,21 @@ fn hundred_thousand_records_arrive_exactly() {
 
 #[test]
 fn sigkill_mid_stream_loses_nothing() {
+    sigkill_mid_stream(false);
+}
+
+/// file-sink with `file.buffered=true` writes only in `flush()`: the host must call it before
+/// committing, or the buffer dies with the process (and, before the first flush, nothing is
+/// ever written).
+#[test]
+fn sigkill_of_a_buffering_sink_loses_nothing() {
+    sigkill_mid_stream(true);
+}
+
+fn sigkill_mid_stream(buffered: bool) {
     let mut worker = Worker::start(&["datagen", "file-sink"]);
     let total = 60_000;
-    let (_source, _sink, out) = start_pipeline(&worker, total, Some(10_000));
+    let (_source, _sink, out) = start_pipeline(&worker, total, Some(10_000), buffered);
     wait_for(
         "a part of the stream in the sink",
         Duration::from_secs(120),
@@ -83,5 +98,7 @@ fn sigkill_mid_stream_loses_nothing() {
         || (sink_counts(&out).len() as u64 >= total).then_some(()),
     );
     let duplicates = assert_complete(&sink_counts(&out), total);
-    println!("sigkill: {before} records before the kill, {total} after, {duplicates} duplicates");
+    println!(
+        "sigkill (file.buffered={buffered}): {before} records before the kill, {total} after, {duplicates} duplicates"
+    );
 }

@@ -1,23 +1,11 @@
 //! The RocketMQ broker restarted mid-stream, with traffic in both directions: no record lost.
 //! (Its own test binary: the restart would disturb tests running beside it.)
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use ferry_tests::kafka::{self, Outgoing};
-use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_for};
+use ferry_tests::{Worker, brokers, assert_complete, sink_counts, temp_dir, unique, wait_for};
 use serde_json::json;
-
-fn brokers(action: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/brokers.sh");
-    let status = Command::new("bash")
-        .arg(script)
-        .arg(action)
-        .status()
-        .unwrap();
-    assert!(status.success(), "brokers.sh {action} failed");
-}
 
 #[test]
 fn rocketmq_broker_restart_mid_stream_loses_nothing() {

@@ -2,7 +2,9 @@
 //!
 //! Config `rocketmq.topics` (comma list; read by the host) and `file.dir`, the one directory the
 //! host preopens for this task. Task `i` writes `<file.dir>/records-<i>.jsonl`, or `file.name`
-//! when set. `put()` returns after the data is written and synced to the file.
+//! when set. `put()` returns after the data is written and synced to the file; with
+//! `file.buffered=true` it only appends to memory and `flush()` writes and syncs (one sync for
+//! many batches: the host calls `flush()` before it commits the consumed offsets).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -35,6 +37,12 @@ impl SinkConnector for FileSink {
                     None,
                     "directory to write into (granted to this task only)",
                 ),
+                config_key(
+                    "file.buffered",
+                    false,
+                    Some("false"),
+                    "true: put() buffers in memory and flush() writes and syncs the file",
+                ),
             ],
         }
     }
@@ -42,7 +50,10 @@ impl SinkConnector for FileSink {
 
 struct FileSinkTask {
     file: File,
+    /// Lines not yet written (with `file.buffered`, everything since the last `flush()`).
     buffer: Vec<u8>,
+    /// `file.buffered`: write on `flush()` instead of on every `put()`.
+    buffered: bool,
 }
 
 /// Writes `bytes` as a JSON string (escaped) into `out`.
@@ -100,15 +111,24 @@ impl SinkTask for FileSinkTask {
             .append(true)
             .open(&path)
             .map_err(|e| Error::Fatal(format!("file.dir: cannot open {path}: {e}")))?;
+        let buffered = match get(&config, "file.buffered").unwrap_or("false") {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(Error::InvalidConfig(format!(
+                    "file.buffered: `{other}` is not true or false"
+                )));
+            }
+        };
         Ok(FileSinkTask {
             file,
             buffer: Vec::with_capacity(1 << 20),
+            buffered,
         })
     }
 
     fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {
         let out = &mut self.buffer;
-        out.clear();
         for batch in &batches {
             for m in &batch.messages {
                 out.extend_from_slice(b"{\"topic\":");
@@ -136,11 +156,31 @@ impl SinkTask for FileSinkTask {
                 );
             }
         }
+        if self.buffered {
+            return Ok(());
+        }
+        self.write_out()
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.write_out()
+    }
+}
+
+impl FileSinkTask {
+    /// Writes and syncs the buffered lines. On failure they stay buffered: the host retries
+    /// (a partial write may then repeat lines: at-least-once).
+    fn write_out(&mut self) -> Result<(), Error> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
         self.file
-            .write_all(out)
+            .write_all(&self.buffer)
             .and_then(|_| self.file.flush())
             .and_then(|_| self.file.sync_data())
-            .map_err(|e| Error::Retriable(format!("write failed: {e}")))
+            .map_err(|e| Error::Retriable(format!("write failed: {e}")))?;
+        self.buffer.clear();
+        Ok(())
     }
 }
 

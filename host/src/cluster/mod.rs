@@ -4,6 +4,7 @@
 //! A worker reached over REST answers for the whole cluster, asking its peers ([`peer`]) for
 //! what runs elsewhere.
 
+pub mod advertise;
 pub mod allocator;
 pub mod membership;
 pub mod peer;
@@ -12,6 +13,8 @@ pub mod sync;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConnectorConfig;
+use crate::rocketmq::{Hub, HubError};
+use crate::task::backoff::Backoff;
 
 pub use allocator::TaskAllocator;
 
@@ -59,6 +62,71 @@ impl ClusterNames {
             &self.offset_topic,
         ]
     }
+}
+
+/// How long start-up keeps trying to create or find the internal topics: workers of a new
+/// cluster started together race to create them, and the losers see transient errors until the
+/// winner's topic is routable.
+pub const INTERNAL_TOPICS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An internal topic cannot be used; the worker cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalTopicError {
+    /// It does not exist and this worker may not create it.
+    #[error("internal topic `{topic}` is missing ({source}); create it or set autoCreateGroupEnable=true")]
+    Missing {
+        /// The topic.
+        topic: String,
+        /// What RocketMQ said.
+        source: HubError,
+    },
+    /// Creating it (or finding its route afterwards) kept failing until the deadline.
+    #[error("internal topic `{topic}` could not be created or found within {:?}; last error: {source}", INTERNAL_TOPICS_DEADLINE)]
+    Unavailable {
+        /// The topic.
+        topic: String,
+        /// The last error RocketMQ gave.
+        source: HubError,
+    },
+}
+
+/// Makes sure every internal topic exists and is routable. Creation is idempotent, so workers
+/// started together all succeed: an error while another worker's creation settles is retried
+/// with backoff until [`INTERNAL_TOPICS_DEADLINE`].
+pub async fn ensure_internal_topics(
+    hub: &Hub,
+    names: &ClusterNames,
+    auto_create: bool,
+) -> Result<(), InternalTopicError> {
+    let deadline = tokio::time::Instant::now() + INTERNAL_TOPICS_DEADLINE;
+    for topic in names.topics() {
+        let mut backoff = Backoff::new(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(2),
+        );
+        loop {
+            match hub.ensure_topic(topic).await {
+                Ok(()) => break,
+                Err(source) if !auto_create => {
+                    return Err(InternalTopicError::Missing {
+                        topic: topic.to_string(),
+                        source,
+                    });
+                }
+                Err(source) if tokio::time::Instant::now() >= deadline => {
+                    return Err(InternalTopicError::Unavailable {
+                        topic: topic.to_string(),
+                        source,
+                    });
+                }
+                Err(e) => {
+                    tracing::info!(topic, "internal topic not ready yet, retrying: {e}");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Orders the updates of one connector: the greater version wins on every worker (last writer

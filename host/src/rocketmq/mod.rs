@@ -141,14 +141,22 @@ impl Hub {
             Err(e) if !self.settings.auto_create => return Err(route_err(e)),
             Err(_) => {
                 tracing::info!(topic, queues = NEW_TOPIC_QUEUES, "creating RocketMQ topic");
+                // Another client may be creating the same topic right now: creation is
+                // idempotent, and the caller retries while its route settles.
                 producer
                     .create_topic(TEMPLATE_TOPIC, topic, NEW_TOPIC_QUEUES, HashMap::new())
                     .await
-                    .map_err(route_err)?;
+                    .map_err(|e| HubError::Route {
+                        topic: topic.to_string(),
+                        reason: format!("creating it failed: {e}"),
+                    })?;
                 producer
                     .fetch_publish_message_queues(topic)
                     .await
-                    .map_err(route_err)?
+                    .map_err(|e| HubError::Route {
+                        topic: topic.to_string(),
+                        reason: format!("created, but no route yet: {e}"),
+                    })?
             }
         };
         if queues.is_empty() {
@@ -200,12 +208,10 @@ impl Hub {
                         }
                     }
                 }
-                // The broker answers "consumer not online" for a group with no member (and the
-                // client reports that as a failed operation).
-                Err(e)
-                    if e.to_string()
-                        .contains("Not found the consumer group connection")
-                        || e.to_string().contains("broker.operation.failed") => {}
+                // Only the broker's explicit "consumer not online" means the group is empty;
+                // any other failure is an error, so the caller keeps its last good list rather
+                // than shrinking the cluster to itself.
+                Err(e) if says_group_is_empty(&e) => {}
                 Err(e) => return Err(HubError::Client(format!("members of {group}: {e}"))),
             }
         }
@@ -288,6 +294,17 @@ impl Hub {
             .map_err(|e| HubError::Client(format!("consumer start: {e}")))?;
         Ok(SinkConsumer { consumer })
     }
+}
+
+/// RocketMQ's `CONSUMER_NOT_ONLINE`: the broker knows no connected member of the group.
+const CONSUMER_NOT_ONLINE: i32 = 206;
+
+/// Whether `e` is the broker (or the client, for an empty connection list) saying that a
+/// consumer group has no member: the one answer that may shrink a member list.
+fn says_group_is_empty(e: &rocketmq_client_rust::ClientError) -> bool {
+    e.broker_response_code() == Some(CONSUMER_NOT_ONLINE)
+        || e.source_ref::<rocketmq_client_rust::MQClientException>()
+            .is_some_and(|x| x.response_code() == CONSUMER_NOT_ONLINE)
 }
 
 fn acl_hook(settings: &HubSettings) -> Option<Arc<rocketmq_client_rust::ClientRpcHook>> {

@@ -1,5 +1,5 @@
-//! The sink loop: RocketMQ poll -> batches per (topic, queue) -> `put()` -> on Ok, commit the
-//! next offsets to RocketMQ. A batch that was not `put()` successfully is kept and given to the
+//! The sink loop: RocketMQ poll -> batches per (topic, queue) -> `put()` and `flush()` -> on Ok,
+//! commit the next offsets to RocketMQ. A batch that was not `put()` successfully is kept and given to the
 //! restarted guest, so a guest fault never skips records.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -87,7 +87,13 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     false => None,
                 }
             };
-            let (put, next) = tokio::join!(guest.put(&batch.batches), prefetch);
+            // `flush()` before the commit: only what the guest made durable is committed (a
+            // sink that buffers in `put()` would otherwise lose its buffer in a crash).
+            let deliver = async {
+                guest.put(&batch.batches).await?;
+                guest.flush().await
+            };
+            let (put, next) = tokio::join!(deliver, prefetch);
             pending.extend(next);
             match put {
                 Ok(()) => {

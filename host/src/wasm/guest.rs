@@ -390,4 +390,17 @@ impl SinkGuest {
             .await;
         self.guard.finish("put", r)?.map_err(returned)
     }
+
+    /// `flush()`: makes everything `put()` so far durable; called before offsets are committed,
+    /// so a sink that buffers in `put()` loses nothing.
+    pub async fn flush(&mut self) -> Result<(), GuestFault> {
+        self.guard.arm();
+        let r = self
+            .bindings
+            .ferry_connector_sink()
+            .sink_task()
+            .call_flush(&mut self.guard.store, self.task)
+            .await;
+        self.guard.finish("flush", r)?.map_err(returned)
+    }
 }
