@@ -64,6 +64,10 @@ pub struct WorkerConfig {
     pub auto_create_group_enable: bool,
     /// Folders scanned for `*.wasm` connectors.
     pub plugin_paths: Vec<PathBuf>,
+    /// `stateSnapshotIntervalMs` (Ferry's addition, default 10 minutes): how often the leader
+    /// publishes the whole state (connectors, worker addresses, positions) to the sync topics.
+    /// Must stay well below the broker's `fileReservedTime` (72 h by default).
+    pub state_snapshot_interval: Duration,
     /// `clusterName` (Ferry's addition): suffixes the internal topic and group names, so
     /// separate clusters can share one RocketMQ. Unset: the seed's names.
     pub cluster_name: Option<String>,
@@ -83,6 +87,7 @@ const KNOWN_KEYS: &[&str] = &[
     "autoCreateGroupEnable",
     "pluginPaths",
     "clusterName",
+    "stateSnapshotIntervalMs",
 ];
 
 /// Parses `key=value` lines. A `#` begins a comment at the start of a line or after
@@ -213,6 +218,18 @@ impl WorkerConfig {
                 ));
             }
         };
+        let state_snapshot_interval = match props.get("stateSnapshotIntervalMs") {
+            None => Duration::from_secs(600),
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) if ms >= 100 => Duration::from_millis(ms),
+                _ => {
+                    return Err(bad(
+                        "stateSnapshotIntervalMs",
+                        format!("`{v}` is not a number of milliseconds >= 100"),
+                    ));
+                }
+            },
+        };
         let namesrv_addr = required("namesrvAddr")?;
         for addr in namesrv_addr.split(';') {
             if !addr.contains(':') {
@@ -246,6 +263,7 @@ impl WorkerConfig {
                 http_port,
                 http_bind,
                 http_advertised_address,
+                state_snapshot_interval,
                 namesrv_addr,
                 acl_enable,
                 access_key,
@@ -260,7 +278,7 @@ impl WorkerConfig {
 }
 
 /// A connector's config: the user's string pairs.
-pub type ConnectorConfig = BTreeMap<String, String>;
+pub use crate::model::ConnectorConfig;
 
 /// The key naming the plugin (or one of its aliases).
 pub const CONNECTOR_CLASS: &str = "connector-class";
@@ -304,7 +322,7 @@ pub struct HostSettings {
     /// `file.dir`.
     pub file_dir: Option<PathBuf>,
     /// `kafka.bootstrap.server` and `kafka.client.*`.
-    pub kafka: crate::wasm::caps::kafka::KafkaGrant,
+    pub kafka: crate::model::KafkaGrant,
     /// `errors.retry.timeout`; `None` retries forever.
     pub retry_timeout: Option<Duration>,
 }
@@ -367,7 +385,7 @@ impl HostSettings {
                 .get(FILE_DIR)
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
-            kafka: crate::wasm::caps::kafka::KafkaGrant::from_config(config),
+            kafka: crate::model::KafkaGrant::from_config(config),
             retry_timeout: match number(config, RETRY_TIMEOUT, -1i64, -1, 31_536_000_000)? {
                 -1 => None,
                 ms => Some(Duration::from_millis(ms as u64)),
@@ -419,7 +437,10 @@ mod tests {
         for bad in ["http://h:1", "h:0", "h:x", "h/p", "h:99999"] {
             let props = parse_properties(&format!("{base}httpAdvertisedAddress={bad}\n"));
             let err = WorkerConfig::from_properties(Path::new("c.conf"), &props).unwrap_err();
-            assert!(err.to_string().contains("httpAdvertisedAddress"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("httpAdvertisedAddress"),
+                "{bad}: {err}"
+            );
         }
     }
 

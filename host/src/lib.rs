@@ -25,6 +25,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod model;
 pub mod plugin;
 pub mod rest;
 pub mod rocketmq;

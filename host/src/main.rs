@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry::cluster::membership::{JoinError, Membership};
-use ferry::cluster::sync::{ClusterSync, SyncMessage};
-use ferry::cluster::{ClusterNames, ConfigEvent, PositionEvent};
+use ferry::cluster::sync::ClusterSync;
+use ferry::cluster::{ClusterNames, ConfigEvent};
 use ferry::config::WorkerConfig;
 use ferry::plugin::{PluginRegistry, watch_plugin_dirs};
-use ferry::rocketmq::{Hub, HubSettings, SinkConsumer};
+use ferry::rocketmq::{Hub, HubSettings};
 use ferry::store::Store;
 use ferry::task::TaskDeps;
 use ferry::wasm::WasmRuntime;
-use ferry::worker::Worker;
+use ferry::worker::{Worker, loops};
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
 const USAGE: &str = "usage: ferry -c <connect.conf>";
@@ -84,9 +84,6 @@ fn main() -> ExitCode {
 #[error("{0}")]
 struct Misconfigured(String);
 
-/// How often positions delivered here are published to the cluster.
-const POSITION_SYNC: Duration = Duration::from_secs(1);
-
 async fn run(
     config: WorkerConfig,
     context: rocketmq_runtime::ChildServiceContext,
@@ -134,7 +131,8 @@ async fn run(
         &config.worker_id,
         Some(sync.clone()),
     );
-    if let Ok(members) = membership.members().await {
+    if let Ok(mut members) = membership.read().await {
+        members.insert(config.worker_id.clone());
         worker.members_changed(members).await;
     }
     worker.reconcile_now().await;
@@ -142,8 +140,22 @@ async fn run(
         .reader()
         .await
         .context("cannot read the config topic")?;
-    tokio::spawn(read_sync_topics(reader, sync.clone(), worker.clone()));
-    tokio::spawn(publish_positions(sync.clone(), store.clone()));
+    // Test knob: skip sync messages stored before this time, as if retention had deleted them.
+    let ignore_before = std::env::var("FERRY_TEST_SYNC_IGNORE_BEFORE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    tokio::spawn(loops::read_sync_topics(
+        reader,
+        sync.clone(),
+        worker.clone(),
+        ignore_before,
+    ));
+    tokio::spawn(loops::publish_positions(sync.clone(), store.clone()));
+    tokio::spawn(loops::publish_snapshots(
+        sync.clone(),
+        worker.clone(),
+        config.state_snapshot_interval,
+    ));
 
     let watched = worker.clone();
     let handle = tokio::runtime::Handle::current();
@@ -155,8 +167,11 @@ async fn run(
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            if let Err(e) = flushed.flush() {
-                tracing::error!("cannot persist positions: {e}");
+            let store = flushed.clone();
+            match tokio::task::spawn_blocking(move || store.flush()).await {
+                Ok(Err(e)) => tracing::error!("cannot persist positions: {e}"),
+                Err(e) => tracing::error!("cannot persist positions: {e}"),
+                Ok(Ok(())) => {}
             }
         }
     });
@@ -181,13 +196,12 @@ async fn run(
         ferry::cluster::advertise::machine_address,
     );
     tracing::info!(address = %advertised.address, chosen_by = advertised.reason, "REST address announced to the cluster");
-    let rest = advertised.address;
     let announcement = ConfigEvent::Worker {
         worker: config.worker_id.clone(),
-        rest,
+        rest: advertised.address,
     };
     worker.apply_remote(announcement.clone()).await;
-    tokio::spawn(follow_members(
+    tokio::spawn(loops::follow_members(
         membership,
         worker.clone(),
         sync.clone(),
@@ -200,72 +214,6 @@ async fn run(
     worker.shutdown().await;
     store.flush()?;
     Ok(())
-}
-
-/// Applies what other workers publish (and this worker's own messages, which are no-ops).
-async fn read_sync_topics(reader: SinkConsumer, sync: Arc<ClusterSync>, worker: Arc<Worker>) {
-    loop {
-        let messages = reader.poll(256, 500).await;
-        if messages.is_empty() {
-            continue;
-        }
-        for ext in &messages {
-            let body = ext.body().map(|b| b.to_vec()).unwrap_or_default();
-            match sync.decode(ext.topic().as_str(), &body) {
-                Some(SyncMessage::Config(event)) => worker.apply_remote(event).await,
-                Some(SyncMessage::Positions(event)) => worker.apply_positions(event),
-                None => {}
-            }
-        }
-        reader.commit(SinkConsumer::next_offsets(&messages)).await;
-    }
-}
-
-/// Re-reads the member list every second and re-allocates when it changed. When a worker
-/// joins, this one announces its REST address again (the newcomer may have missed it).
-async fn follow_members(
-    membership: Membership,
-    worker: Arc<Worker>,
-    sync: Arc<ClusterSync>,
-    announcement: ConfigEvent,
-) {
-    let mut known = std::collections::BTreeSet::new();
-    loop {
-        match membership.members().await {
-            Ok(members) => {
-                if members.iter().any(|m| !known.contains(m))
-                    && let Err(e) = sync.publish_config(&announcement).await
-                {
-                    tracing::warn!("cannot announce this worker's REST address: {e}");
-                }
-                known = members.clone();
-                worker.members_changed(members).await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot read the cluster members (keeping the last list): {e}")
-            }
-        }
-        tokio::time::sleep(ferry::cluster::membership::POLL).await;
-    }
-}
-
-/// Publishes the positions this worker's source tasks delivered, so a task moved elsewhere
-/// resumes from them.
-async fn publish_positions(sync: Arc<ClusterSync>, store: Arc<Store>) {
-    loop {
-        tokio::time::sleep(POSITION_SYNC).await;
-        for (connector, positions) in store.take_unpublished() {
-            let event = PositionEvent {
-                connector,
-                positions,
-            };
-            if let Err(e) = sync.publish_positions(&event).await {
-                // The positions are kept locally; another worker taking the task over repeats
-                // more records (never fewer).
-                tracing::warn!(connector = %event.connector, "cannot publish positions: {e}");
-            }
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::cluster::ConnectorRecord;
+use crate::model::ConnectorRecord;
+pub use crate::model::Positions;
 
 /// A store file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +21,6 @@ pub struct StoreError {
     /// What went wrong.
     pub reason: String,
 }
-
-/// Source positions of one connector: partition key -> last delivered offset.
-pub type Positions = BTreeMap<String, String>;
 
 /// Configs and positions, in memory and on disk.
 pub struct Store {
@@ -35,6 +33,8 @@ pub struct Store {
     unpublished: Mutex<BTreeMap<String, Positions>>,
     /// Positions changed since the last flush.
     positions_dirty: AtomicBool,
+    /// Bumped on every applied connector record, so a writer can wait to read its write back.
+    applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -51,6 +51,7 @@ impl Store {
             workers: Mutex::new(read_json(&dir.join("workers.json"))?),
             unpublished: Mutex::new(BTreeMap::new()),
             positions_dirty: AtomicBool::new(false),
+            applied: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -85,7 +86,36 @@ impl Store {
         }
         all.insert(name.to_string(), record);
         write_json(&self.dir.join("connectors.json"), &*all)?;
+        drop(all);
+        self.applied.send_modify(|n| *n += 1);
         Ok(true)
+    }
+
+    /// Waits until `name`'s stored record is at least `version` (read back from the config
+    /// topic); false if that did not happen within `timeout`.
+    pub async fn wait_for_version(
+        &self,
+        name: &str,
+        version: &crate::model::Version,
+        timeout: std::time::Duration,
+    ) -> bool {
+        let mut changes = self.applied.subscribe();
+        let reached = async {
+            loop {
+                if self.record(name).is_some_and(|r| r.version >= *version) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, reached).await.is_ok()
+    }
+
+    /// Every connector's merged positions (deleted connectors have none), for a snapshot.
+    pub fn all_positions(&self) -> BTreeMap<String, Positions> {
+        self.positions.lock().unwrap().clone()
     }
 
     /// The REST addresses workers announced.
@@ -174,7 +204,7 @@ impl Store {
 /// records of version 0, so any cluster update replaces them.
 fn read_records(path: &Path) -> Result<BTreeMap<String, ConnectorRecord>, StoreError> {
     read_json(path).or_else(|e| {
-        let old: BTreeMap<String, crate::config::ConnectorConfig> =
+        let old: BTreeMap<String, crate::model::ConnectorConfig> =
             read_json(path).map_err(|_| e)?;
         Ok(old
             .into_iter()
@@ -247,10 +277,10 @@ mod tests {
         store.flush().unwrap();
         assert_eq!(store.take_unpublished()["c"]["t/0"], "7");
         assert!(store.take_unpublished().is_empty());
-        let mut config = crate::config::ConnectorConfig::new();
+        let mut config = crate::model::ConnectorConfig::new();
         config.insert("k".into(), "v".into());
         let record = |ms, config| ConnectorRecord {
-            version: crate::cluster::Version {
+            version: crate::model::Version {
                 ms,
                 worker: "w".into(),
             },

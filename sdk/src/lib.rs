@@ -4,8 +4,9 @@
 //! [`SinkTask`]) and calls [`export_source!`] (or [`export_sink!`]) once. Build it with
 //! `cargo build --release --target wasm32-wasip2`; the `.wasm` file is the plugin.
 //!
-//! The WIT contract lives in `wit/connector.wit` at the repository root; this crate only adapts
-//! the generated bindings to ordinary traits (`&mut self`, owned values).
+//! The WIT contract lives in `wit/connector.wit` at the repository root (`ferry:connector@0.2.0`,
+//! which imports its unchanged interfaces from the frozen 0.1.0 in `wit/deps/`); this crate only
+//! adapts the generated bindings to ordinary traits (`&mut self`, owned values).
 #![deny(missing_docs)]
 
 use std::cell::RefCell;
@@ -16,6 +17,8 @@ pub mod source_bindings {
     wit_bindgen::generate!({
         path: "../wit",
         world: "source-connector",
+        // The interfaces 0.2.0 imports from ferry:connector@0.1.0 are generated here too.
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "export_source_world",
         default_bindings_module: "ferry_sdk::source_bindings",
@@ -32,22 +35,24 @@ pub mod sink_bindings {
         export_macro_name: "export_sink_world",
         default_bindings_module: "ferry_sdk::sink_bindings",
         with: {
-            "ferry:connector/types@0.1.0": crate::source_bindings::ferry::connector::types,
-            "ferry:connector/log@0.1.0": crate::source_bindings::ferry::connector::log,
-            "ferry:connector/clock@0.1.0": crate::source_bindings::ferry::connector::clock,
-            "ferry:connector/kafka@0.1.0": crate::source_bindings::ferry::connector::kafka,
+            "ferry:connector/types@0.1.0": crate::source_bindings::ferry::connector0_1_0::types,
+            "ferry:connector/log@0.1.0": crate::source_bindings::ferry::connector0_1_0::log,
+            "ferry:connector/clock@0.1.0": crate::source_bindings::ferry::connector0_1_0::clock,
+            "ferry:connector/kafka@0.1.0": crate::source_bindings::ferry::connector0_1_0::kafka,
         },
     });
 }
 
-pub use source_bindings::ferry::connector::types::{
+pub use source_bindings::ferry::connector0_1_0::types::{
     ConfigKey, ConnectorInfo, Error, Message, Position, RecordBatch,
 };
+/// Records read from one source partition, with the offset to resume after them.
+pub use source_bindings::ferry::connector0_2_0::types::SourceBatch;
 
 /// Kafka clients run by the host: `Consumer::open(group, topics, properties)`,
 /// `Producer::open(properties)`. The connector's config must name `kafka.bootstrap.server`.
 pub mod kafka {
-    pub use crate::source_bindings::ferry::connector::kafka::{
+    pub use crate::source_bindings::ferry::connector0_1_0::kafka::{
         Consumer, PartitionOffset, Producer,
     };
 }
@@ -57,7 +62,7 @@ pub type Config = Vec<(String, String)>;
 
 /// Host logging, tagged by the host with the connector and task ids.
 pub mod log {
-    use crate::source_bindings::ferry::connector::log::{Level, log};
+    use crate::source_bindings::ferry::connector0_1_0::log::{Level, log};
 
     /// Logs at debug level.
     pub fn debug(message: &str) {
@@ -79,7 +84,7 @@ pub mod log {
 
 /// Milliseconds since the Unix epoch, from the host's clock.
 pub fn now_ms() -> i64 {
-    source_bindings::ferry::connector::clock::now_ms()
+    source_bindings::ferry::connector0_1_0::clock::now_ms()
 }
 
 /// Looks up `key` in a config.
@@ -148,12 +153,28 @@ pub trait SourceConnector {
 
 /// One running source task.
 pub trait SourceTask: Sized + 'static {
-    /// Opens the task at the positions the host last committed.
+    /// Opens the task at the positions the host stored for the connector: one per source
+    /// partition (`partition`), with the `source_offset` of its last acknowledged batch.
     fn open(config: Config, committed: Vec<Position>) -> Result<Self, Error>;
-    /// Returns the next batches, or an empty list when idle.
-    fn poll(&mut self) -> Result<Vec<RecordBatch>, Error>;
-    /// Called after RocketMQ acknowledged everything up to `positions`.
+    /// Returns the next batches, each naming its source partition and the offset to resume
+    /// after it; an empty list when idle.
+    fn poll(&mut self) -> Result<Vec<SourceBatch>, Error>;
+    /// Called after RocketMQ acknowledged every record up to `positions` (source partition,
+    /// source offset).
     fn commit(&mut self, _positions: Vec<Position>) {}
+}
+
+/// A batch from source partition `partition` whose resume point is `offset`.
+pub fn source_batch(
+    partition: impl Into<String>,
+    offset: impl ToString,
+    records: RecordBatch,
+) -> SourceBatch {
+    SourceBatch {
+        source_partition: partition.into(),
+        source_offset: offset.to_string(),
+        records,
+    }
 }
 
 /// A sink connector: describes itself and splits its config into task configs.
@@ -216,21 +237,21 @@ pub struct SourceTaskAdapter<T>(pub RefCell<T>);
 #[doc(hidden)]
 pub struct SinkTaskAdapter<T>(pub RefCell<T>);
 
-impl<T: SourceTask> source_bindings::exports::ferry::connector::source::GuestSourceTask
+impl<T: SourceTask> source_bindings::exports::ferry::connector0_2_0::source::GuestSourceTask
     for SourceTaskAdapter<T>
 {
     fn open(
         config: Config,
         committed: Vec<Position>,
-    ) -> Result<source_bindings::exports::ferry::connector::source::SourceTask, Error> {
+    ) -> Result<source_bindings::exports::ferry::connector0_2_0::source::SourceTask, Error> {
         let task = T::open(config, committed)?;
         Ok(
-            source_bindings::exports::ferry::connector::source::SourceTask::new(SourceTaskAdapter(
-                RefCell::new(task),
-            )),
+            source_bindings::exports::ferry::connector0_2_0::source::SourceTask::new(
+                SourceTaskAdapter(RefCell::new(task)),
+            ),
         )
     }
-    fn poll(&self) -> Result<Vec<RecordBatch>, Error> {
+    fn poll(&self) -> Result<Vec<SourceBatch>, Error> {
         self.0.borrow_mut().poll()
     }
     fn commit(&self, positions: Vec<Position>) {
@@ -238,15 +259,15 @@ impl<T: SourceTask> source_bindings::exports::ferry::connector::source::GuestSou
     }
 }
 
-impl<T: SinkTask> sink_bindings::exports::ferry::connector::sink::GuestSinkTask
+impl<T: SinkTask> sink_bindings::exports::ferry::connector0_1_0::sink::GuestSinkTask
     for SinkTaskAdapter<T>
 {
     fn open(
         config: Config,
-    ) -> Result<sink_bindings::exports::ferry::connector::sink::SinkTask, Error> {
+    ) -> Result<sink_bindings::exports::ferry::connector0_1_0::sink::SinkTask, Error> {
         let task = T::open(config)?;
         Ok(
-            sink_bindings::exports::ferry::connector::sink::SinkTask::new(SinkTaskAdapter(
+            sink_bindings::exports::ferry::connector0_1_0::sink::SinkTask::new(SinkTaskAdapter(
                 RefCell::new(task),
             )),
         )
@@ -264,7 +285,7 @@ impl<T: SinkTask> sink_bindings::exports::ferry::connector::sink::GuestSinkTask
 macro_rules! export_source {
     ($connector:ty) => {
         struct __FerrySourceExport;
-        impl $crate::source_bindings::exports::ferry::connector::source::Guest
+        impl $crate::source_bindings::exports::ferry::connector0_2_0::source::Guest
             for __FerrySourceExport
         {
             type SourceTask =
@@ -291,7 +312,9 @@ macro_rules! export_source {
 macro_rules! export_sink {
     ($connector:ty) => {
         struct __FerrySinkExport;
-        impl $crate::sink_bindings::exports::ferry::connector::sink::Guest for __FerrySinkExport {
+        impl $crate::sink_bindings::exports::ferry::connector0_1_0::sink::Guest
+            for __FerrySinkExport
+        {
             type SinkTask = $crate::SinkTaskAdapter<<$connector as $crate::SinkConnector>::Task>;
             fn describe() -> $crate::ConnectorInfo {
                 <$connector as $crate::SinkConnector>::describe()

@@ -97,4 +97,3 @@ pub fn all_running(
         },
     )
 }
-

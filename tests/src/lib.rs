@@ -86,6 +86,8 @@ pub struct Worker {
     pub worker_id: String,
     /// Where its log goes.
     pub log: PathBuf,
+    /// Extra environment of the process (test knobs).
+    pub env: Vec<(String, String)>,
 }
 
 impl Worker {
@@ -135,6 +137,7 @@ impl Worker {
             log: root.join("worker.log"),
             conf,
             worker_id: worker_id.to_string(),
+            env: Vec::new(),
         }
     }
 
@@ -167,6 +170,7 @@ impl Worker {
         let mut child = Command::new(ferry_bin())
             .arg("-c")
             .arg(&self.conf)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

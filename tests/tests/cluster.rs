@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use ferry_tests::kafka::{self, Outgoing};
 use ferry_tests::cluster::{all_running, allocation, cluster, wait_until_members};
+use ferry_tests::kafka::{self, Outgoing};
 use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_for};
 use serde_json::json;
 
@@ -336,7 +336,11 @@ fn three_workers_of_a_new_cluster_started_at_once_all_come_up_on_their_own_addre
             .iter()
             .map(|w| (w.worker_id.clone(), w.addr.clone()))
             .collect();
-        assert_eq!(announced, expected, "announced addresses as seen from {}", w.worker_id);
+        assert_eq!(
+            announced, expected,
+            "announced addresses as seen from {}",
+            w.worker_id
+        );
     }
     let connector = unique("gen");
     workers[0].create(
@@ -351,7 +355,10 @@ fn three_workers_of_a_new_cluster_started_at_once_all_come_up_on_their_own_addre
     // Status and /getAllTask/true from every worker: each task once, on the worker the
     // allocation names (asked over the announced addresses).
     for w in &workers {
-        assert_eq!(all_running(w, &connector, 6, Duration::from_secs(10)), placed);
+        assert_eq!(
+            all_running(w, &connector, 6, Duration::from_secs(10)),
+            placed
+        );
         let by_worker = w.request("GET", "/getAllTask/true", None).1;
         let mut seen = BTreeMap::new();
         for (worker, tasks) in by_worker.as_object().unwrap() {
@@ -365,6 +372,93 @@ fn three_workers_of_a_new_cluster_started_at_once_all_come_up_on_their_own_addre
                 }
             }
         }
-        assert_eq!(seen, placed, "/getAllTask/true on {}: {by_worker}", w.worker_id);
+        assert_eq!(
+            seen, placed,
+            "/getAllTask/true on {}: {by_worker}",
+            w.worker_id
+        );
+    }
+}
+
+/// Positions a worker persisted for `connector` (its `positions.json`).
+fn stored_positions(worker: &Worker, connector: &str) -> serde_json::Value {
+    std::fs::read(worker.store.join("positions.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|v| v[connector].clone())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn a_worker_joining_after_retention_deleted_the_first_messages_learns_everything_from_a_snapshot() {
+    // RocketMQ deletes messages after fileReservedTime and has no compaction. The joining
+    // worker is told to skip every sync message stored before `gone` (as if deleted), so all it
+    // can learn comes from the leader's snapshots published after that moment.
+    let name = unique("snap");
+    let mut first = Worker::prepare(&["datagen"], &name, &format!("{name}-w0"));
+    first.configure("stateSnapshotIntervalMs", "500");
+    first.spawn();
+    let connectors: Vec<String> = (0..3).map(|_| unique("kept")).collect();
+    for c in &connectors {
+        first.create(
+            c,
+            json!({"connector-class": "datagen", "datagen.topic": unique("snap-t"), "datagen.count": "300", "datagen.rate": "3000"}),
+        );
+    }
+    let removed = unique("removed");
+    first.create(&removed, json!({"connector-class": "datagen", "datagen.topic": unique("snap-r"), "datagen.count": "1"}));
+    let (code, body) = first.request("DELETE", &format!("/connectors/{removed}"), None);
+    assert_eq!(code, 204, "{body}");
+    let positions: Vec<serde_json::Value> = connectors
+        .iter()
+        .map(|c| {
+            wait_for(
+                "all 300 records of each delivered",
+                Duration::from_secs(60),
+                || {
+                    let s = first.status(c);
+                    (s["tasks"][0]["delivered"].as_u64() == Some(300)).then_some(())
+                },
+            );
+            wait_for("its positions persisted", Duration::from_secs(10), || {
+                let p = stored_positions(&first, c);
+                p.as_object().is_some_and(|m| !m.is_empty()).then_some(p)
+            })
+        })
+        .collect();
+    // Disabled, so no task on the late worker writes positions of its own.
+    for c in &connectors {
+        let (code, body) = first.request("GET", &format!("/connectors/single/{c}/disable"), None);
+        assert_eq!(code, 200, "{body}");
+    }
+    let gone = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let mut late = Worker::prepare(&["datagen"], &name, &format!("{name}-w1"));
+    late.env
+        .push(("FERRY_TEST_SYNC_IGNORE_BEFORE_MS".into(), gone.to_string()));
+    late.spawn();
+    wait_for(
+        "every connector on the late worker",
+        Duration::from_secs(30),
+        || {
+            let names = late.request("GET", "/connectors", None).1;
+            let names: Vec<&str> = names
+                .as_array()?
+                .iter()
+                .filter_map(|n| n.as_str())
+                .collect();
+            (connectors.iter().all(|c| names.contains(&c.as_str()))
+                && !names.contains(&removed.as_str()))
+            .then_some(())
+        },
+    );
+    for (c, expected) in connectors.iter().zip(&positions) {
+        wait_for(
+            "every position on the late worker",
+            Duration::from_secs(30),
+            || (stored_positions(&late, c) == *expected).then_some(()),
+        );
     }
 }

@@ -102,3 +102,30 @@ fn sigkill_mid_stream(buffered: bool) {
         "sigkill (file.buffered={buffered}): {before} records before the kill, {total} after, {duplicates} duplicates"
     );
 }
+
+/// A record RocketMQ will never accept (over its 4 MiB message limit) must not stall the task
+/// forever behind retries: the task fails, naming the cause, and the worker keeps serving.
+#[test]
+fn a_record_larger_than_rocketmq_accepts_fails_the_task_with_the_reason() {
+    let worker = Worker::start(&["datagen"]);
+    let name = unique("huge");
+    let size = 5 * 1024 * 1024;
+    worker.create(
+        &name,
+        json!({"connector-class": "datagen", "datagen.topic": unique("huge-t"), "datagen.size": size.to_string(),
+               "datagen.batch": "1", "datagen.count": "3"}),
+    );
+    let status = wait_for("the task to fail", Duration::from_secs(60), || {
+        let s = worker.status(&name);
+        (s["tasks"][0]["state"] == "FAILED").then_some(s)
+    });
+    let error = &status["tasks"][0]["error"];
+    assert_eq!(error["kind"], "record-too-large", "{status}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("a record of {size} bytes")),
+        "{message}"
+    );
+    assert_eq!(status["tasks"][0]["delivered"], 0, "{status}");
+    assert_eq!(worker.request("GET", "/healthz", None).0, 200);
+}

@@ -107,7 +107,11 @@ fn seed_example_both_directions_settle_without_echo() {
         assert_eq!(
             counts.get(&format!("kafka-{i}")),
             Some(&1),
-            "kafka-{i} on Kafka (echoed or lost)"
+            "kafka-{i} on Kafka (echoed or lost): {:?}",
+            records
+                .iter()
+                .filter(|r| r.value == format!("kafka-{i}").as_bytes())
+                .collect::<Vec<_>>()
         );
     }
     for i in 0..m {

@@ -189,3 +189,59 @@ fn a_missing_internal_topic_without_auto_create_is_a_startup_error_naming_it() {
         "{stderr}"
     );
 }
+
+/// A guest's validate() that never returns must not stall the worker: reads answer at once
+/// while it runs out its time budget, and the create then fails naming the timeout.
+#[test]
+fn reads_answer_within_200ms_while_a_guests_validate_loops() {
+    let worker = Worker::start(&["datagen", "test-faults"]);
+    let running = unique("gen");
+    worker.create(
+        &running,
+        json!({"connector-class": "datagen", "datagen.topic": unique("vl-t"), "datagen.rate": "10"}),
+    );
+    let stuck = unique("stuck");
+    std::thread::scope(|s| {
+        let create = s.spawn(|| {
+            worker.request(
+                "POST",
+                "/connectors",
+                Some(&json!({"name": stuck, "config": {"connector-class": "test-faults", "fault.mode": "validate-loop",
+                             "task.call.timeout.ms": "8000"}})),
+            )
+        });
+        // Read for 4 s while the create runs (its validate() spins for 8 s of those).
+        let mut slowest = std::time::Duration::ZERO;
+        let reading = std::time::Instant::now();
+        while reading.elapsed() < std::time::Duration::from_secs(4) {
+            for path in [
+                "/connectors".to_string(),
+                format!("/connectors/{running}/status"),
+                "/getClusterInfo".to_string(),
+                "/getAllocatedTask".to_string(),
+                "/connector-plugins".to_string(),
+            ] {
+                let started = std::time::Instant::now();
+                let (code, body) = worker.request("GET", &path, None);
+                let took = started.elapsed();
+                assert_eq!(code, 200, "{path}: {body}");
+                assert!(
+                    took < std::time::Duration::from_millis(200),
+                    "{path} took {took:?}"
+                );
+                slowest = slowest.max(took);
+            }
+        }
+        assert!(
+            !create.is_finished(),
+            "validate() returned early: the test measured nothing"
+        );
+        let (code, body) = create.join().unwrap();
+        assert_eq!(code, 400, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("timeout"),
+            "{body}"
+        );
+        println!("slowest read while validate() looped: {slowest:?}");
+    });
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ferry_tests::kafka::{self, Outgoing};
-use ferry_tests::{Worker, brokers, assert_complete, sink_counts, temp_dir, unique, wait_for};
+use ferry_tests::{Worker, assert_complete, brokers, sink_counts, temp_dir, unique, wait_for};
 use serde_json::json;
 
 #[test]

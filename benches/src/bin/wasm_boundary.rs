@@ -126,7 +126,10 @@ async fn main() -> anyhow::Result<()> {
         let (mut records, started) = (0u64, Instant::now());
         while started.elapsed() < RUN_FOR {
             let out = guest.poll().await?;
-            records += out.iter().map(|b| b.messages.len() as u64).sum::<u64>();
+            records += out
+                .iter()
+                .map(|b| b.records.messages.len() as u64)
+                .sum::<u64>();
         }
         let wasm_ns = started.elapsed().as_nanos() as f64 / records as f64;
         // Native: build the same records in plain Rust (what datagen does, without the boundary).

@@ -6,8 +6,8 @@
 //! last committed record.
 
 use ferry_sdk::{
-    Config, ConnectorInfo, Error, Message, Position, RecordBatch, SourceConnector, SourceTask,
-    config_key, get, get_parsed,
+    Config, ConnectorInfo, Error, Message, Position, RecordBatch, SourceBatch, SourceConnector,
+    SourceTask, config_key, get, get_parsed, source_batch,
 };
 
 struct Datagen;
@@ -130,7 +130,7 @@ impl SourceTask for DatagenTask {
         })
     }
 
-    fn poll(&mut self) -> Result<Vec<RecordBatch>, Error> {
+    fn poll(&mut self) -> Result<Vec<SourceBatch>, Error> {
         let mut budget = self.settings.batch;
         if let Some(rate) = self.settings.rate {
             let elapsed = (ferry_sdk::now_ms() - self.started_ms).max(0) as f64 / 1000.0;
@@ -157,11 +157,18 @@ impl SourceTask for DatagenTask {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(vec![RecordBatch {
-            topic: self.settings.topic.clone(),
-            partition: self.settings.index as i32,
-            messages,
-        }])
+        // One source partition per task (its share of the numbers); the offset is the last
+        // number it generated, where a restarted task resumes.
+        let last = messages.last().map_or(0, |m| m.offset);
+        Ok(vec![source_batch(
+            format!("{}/{}", self.settings.topic, self.settings.index),
+            last,
+            RecordBatch {
+                topic: self.settings.topic.clone(),
+                partition: self.settings.index as i32,
+                messages,
+            },
+        )])
     }
 }
 

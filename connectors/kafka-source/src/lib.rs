@@ -6,12 +6,10 @@
 //! `rocketmq:R`; it is not copied back into `R` (no loops when a topic is synced both ways).
 //! Every copied record gets `ferry.origin` = `kafka:<its Kafka topic>`.
 
-use std::collections::HashMap;
-
 use ferry_sdk::kafka::{Consumer, PartitionOffset};
 use ferry_sdk::{
-    Config, ConnectorInfo, Error, Position, RecordBatch, SourceConnector, SourceTask, TopicMapper,
-    config_key, get, get_parsed, list,
+    Config, ConnectorInfo, Error, Position, SourceBatch, SourceConnector, SourceTask, TopicMapper,
+    config_key, get, get_parsed, list, source_batch,
 };
 
 struct KafkaSource;
@@ -75,8 +73,6 @@ struct KafkaSourceTask {
     consumer: Consumer,
     mapper: TopicMapper,
     max: u32,
-    /// RocketMQ topic -> Kafka topic, to turn positions back into Kafka offsets.
-    origins: HashMap<String, String>,
 }
 
 impl SourceTask for KafkaSourceTask {
@@ -90,26 +86,31 @@ impl SourceTask for KafkaSourceTask {
             consumer,
             mapper: TopicMapper::from_config(&config)?,
             max: get_parsed(&config, "kafka.poll.max.records", Some(1000))?,
-            origins: HashMap::new(),
         })
     }
 
-    fn poll(&mut self) -> Result<Vec<RecordBatch>, Error> {
+    fn poll(&mut self) -> Result<Vec<SourceBatch>, Error> {
         let batches = self
             .consumer
             .poll(self.max, 100)
             .map_err(Error::Retriable)?;
         let mut out = Vec::with_capacity(batches.len());
         for mut batch in batches {
+            // The source partition is the Kafka partition, whatever RocketMQ topic it goes to
+            // (two Kafka topics renamed to one keep their own positions); the offset is the
+            // next Kafka offset to read, which commit() hands back to Kafka as it is.
+            let Some(last) = batch.messages.last().map(|m| m.offset) else {
+                continue;
+            };
+            let source = format!("{}/{}", batch.topic, batch.partition);
             let target = self.mapper.map(&batch.topic);
             if !ferry_sdk::mark_origin(&mut batch, "kafka", "rocketmq", &target) {
-                continue;
+                // Nothing to copy (every record is an echo), but the offsets are consumed: the
+                // empty batch still moves this partition's position, so they are committed.
+                batch.messages.clear();
             }
-            self.origins
-                .entry(target.clone())
-                .or_insert_with(|| batch.topic.clone());
             batch.topic = target;
-            out.push(batch);
+            out.push(source_batch(source, last + 1, batch));
         }
         Ok(out)
     }
@@ -120,9 +121,9 @@ impl SourceTask for KafkaSourceTask {
             .filter_map(|p| {
                 let (topic, partition) = p.partition.rsplit_once('/')?;
                 Some(PartitionOffset {
-                    topic: self.origins.get(topic)?.clone(),
+                    topic: topic.to_string(),
                     partition: partition.parse().ok()?,
-                    offset: p.offset.parse::<i64>().ok()? + 1,
+                    offset: p.offset.parse::<i64>().ok()?,
                 })
             })
             .collect();

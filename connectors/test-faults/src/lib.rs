@@ -2,11 +2,12 @@
 //!
 //! `fault.mode` chooses how `poll()` fails: `loop` (never returns), `alloc` (grows memory to
 //! 1 GiB), `panic` (a Rust panic, i.e. a trap), `fatal` (returns a fatal error). `fault.after`
-//! records are produced normally first (default 0).
+//! records are produced normally first (default 0). `validate-loop` makes `validate()` itself
+//! never return (the host must stay responsive while it runs out its time budget).
 
 use ferry_sdk::{
-    Config, ConnectorInfo, Error, Message, Position, RecordBatch, SourceConnector, SourceTask,
-    config_key, get, get_parsed,
+    Config, ConnectorInfo, Error, Message, Position, RecordBatch, SourceBatch, SourceConnector,
+    SourceTask, config_key, get, get_parsed,
 };
 
 struct Faults;
@@ -20,7 +21,12 @@ impl SourceConnector for Faults {
             version: env!("CARGO_PKG_VERSION").into(),
             aliases: vec![],
             config_keys: vec![
-                config_key("fault.mode", true, None, "loop | alloc | panic | fatal"),
+                config_key(
+                    "fault.mode",
+                    true,
+                    None,
+                    "loop | alloc | panic | fatal | validate-loop",
+                ),
                 config_key(
                     "fault.topic",
                     false,
@@ -29,6 +35,21 @@ impl SourceConnector for Faults {
                 ),
             ],
         }
+    }
+
+    fn validate(config: &[(String, String)]) -> Result<(), Error> {
+        if get(config, "fault.mode") == Some("validate-loop") {
+            spin();
+        }
+        ferry_sdk::check_required(&Self::describe(), config)
+    }
+}
+
+/// Never returns (only the host's time limit ends it).
+fn spin() -> ! {
+    let mut x: u64 = 0;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
     }
 }
 
@@ -49,29 +70,28 @@ impl SourceTask for FaultTask {
         })
     }
 
-    fn poll(&mut self) -> Result<Vec<RecordBatch>, Error> {
+    fn poll(&mut self) -> Result<Vec<SourceBatch>, Error> {
         if self.remaining > 0 {
             self.remaining -= 1;
             self.next += 1;
-            return Ok(vec![RecordBatch {
-                topic: self.topic.clone(),
-                partition: 0,
-                messages: vec![Message {
-                    offset: self.next,
-                    key: None,
-                    value: b"ok".to_vec(),
-                    headers: vec![],
-                    timestamp_ms: 0,
-                }],
-            }]);
+            return Ok(vec![ferry_sdk::source_batch(
+                "faults",
+                self.next,
+                RecordBatch {
+                    topic: self.topic.clone(),
+                    partition: 0,
+                    messages: vec![Message {
+                        offset: self.next,
+                        key: None,
+                        value: b"ok".to_vec(),
+                        headers: vec![],
+                        timestamp_ms: 0,
+                    }],
+                },
+            )]);
         }
         match self.mode.as_str() {
-            "loop" => {
-                let mut x: u64 = 0;
-                loop {
-                    x = std::hint::black_box(x.wrapping_add(1));
-                }
-            }
+            "loop" => spin(),
             "alloc" => {
                 let mut chunks: Vec<Vec<u8>> = Vec::new();
                 for _ in 0..1024 {

@@ -78,10 +78,22 @@ mod tests {
     #[test]
     fn configured_address_wins_and_takes_the_bound_port_when_it_has_none() {
         let at = bound("0.0.0.0:8082");
-        assert_eq!(rest_address(Some("w1.lan"), at, || None).address, "w1.lan:8082");
-        assert_eq!(rest_address(Some("w1.lan:9000"), at, || None).address, "w1.lan:9000");
-        assert_eq!(rest_address(Some("fd00::1"), at, || None).address, "[fd00::1]:8082");
-        assert_eq!(rest_address(Some("[fd00::1]:9"), at, || None).address, "[fd00::1]:9");
+        assert_eq!(
+            rest_address(Some("w1.lan"), at, || None).address,
+            "w1.lan:8082"
+        );
+        assert_eq!(
+            rest_address(Some("w1.lan:9000"), at, || None).address,
+            "w1.lan:9000"
+        );
+        assert_eq!(
+            rest_address(Some("fd00::1"), at, || None).address,
+            "[fd00::1]:8082"
+        );
+        assert_eq!(
+            rest_address(Some("[fd00::1]:9"), at, || None).address,
+            "[fd00::1]:9"
+        );
     }
 
     #[test]

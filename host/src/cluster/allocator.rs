@@ -8,11 +8,14 @@ use std::collections::BTreeMap;
 /// Points each worker puts on the ring: more points, more even shares.
 pub const VIRTUAL_NODES: u32 = 128;
 
-/// A stable 64-bit hash (FNV-1a, then a finalizer so nearby inputs spread over the ring).
+/// A stable 64-bit hash (FNV-1a from the `fnv` crate, then a finalizer so nearby inputs
+/// spread over the ring). Every worker of a cluster must compute the same value, across
+/// versions too (a rolling upgrade mixes them): the test below pins it.
 fn hash(bytes: &[u8]) -> u64 {
-    let mut h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    use std::hash::Hasher;
+    let mut fnv = fnv::FnvHasher::default();
+    fnv.write(bytes);
+    let mut h = fnv.finish();
     // splitmix64's finalizer.
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -98,6 +101,13 @@ mod tests {
             let share = owners.iter().filter(|o| **o == m).count();
             assert!((700..=1300).contains(&share), "{m}: {share}");
         }
+    }
+
+    #[test]
+    fn the_hash_is_pinned_so_versions_agree_during_a_rolling_upgrade() {
+        // Values of the hash as first released (FNV-1a 64 + splitmix64's finalizer).
+        assert_eq!(hash(b"worker-1#0"), 0xa0008bf8f3943f94);
+        assert_eq!(hash(b"orders/3"), 0x88282b04abc50720);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod sync;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConnectorConfig;
+pub use crate::model::{ConnectorRecord, Version};
 use crate::rocketmq::{Hub, HubError};
 use crate::task::backoff::Backoff;
 
@@ -73,7 +73,9 @@ pub const INTERNAL_TOPICS_DEADLINE: std::time::Duration = std::time::Duration::f
 #[derive(Debug, thiserror::Error)]
 pub enum InternalTopicError {
     /// It does not exist and this worker may not create it.
-    #[error("internal topic `{topic}` is missing ({source}); create it or set autoCreateGroupEnable=true")]
+    #[error(
+        "internal topic `{topic}` is missing ({source}); create it or set autoCreateGroupEnable=true"
+    )]
     Missing {
         /// The topic.
         topic: String,
@@ -81,7 +83,10 @@ pub enum InternalTopicError {
         source: HubError,
     },
     /// Creating it (or finding its route afterwards) kept failing until the deadline.
-    #[error("internal topic `{topic}` could not be created or found within {:?}; last error: {source}", INTERNAL_TOPICS_DEADLINE)]
+    #[error(
+        "internal topic `{topic}` could not be created or found within {:?}; last error: {source}",
+        INTERNAL_TOPICS_DEADLINE
+    )]
     Unavailable {
         /// The topic.
         topic: String,
@@ -129,30 +134,6 @@ pub async fn ensure_internal_topics(
     Ok(())
 }
 
-/// Orders the updates of one connector: the greater version wins on every worker (last writer
-/// wins; the worker id breaks ties between updates made in the same millisecond).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
-    /// Wall-clock ms of the update, at least one more than any version the writer had seen.
-    pub ms: u64,
-    /// The worker that made it.
-    pub worker: String,
-}
-
-/// The cluster-wide state of one connector, as every worker stores it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ConnectorRecord {
-    /// Which update this is.
-    pub version: Version,
-    /// `None`: deleted (kept, so an older update arriving late cannot bring it back).
-    pub config: Option<ConnectorConfig>,
-    /// `false`: disabled, config kept, no tasks.
-    pub enabled: bool,
-    /// Bumped by a restart request: every worker restarts the connector's tasks it runs.
-    #[serde(default)]
-    pub generation: u64,
-}
-
 /// A message on the config topic.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -163,6 +144,16 @@ pub enum ConfigEvent {
         name: String,
         /// Its new state.
         record: ConnectorRecord,
+    },
+    /// The whole catalog at one moment (or one part of it, when it is large), published by
+    /// the leader every `stateSnapshotIntervalMs`: RocketMQ deletes old messages
+    /// (`fileReservedTime`) and has no compaction, so the retained part of the topic must
+    /// always hold a full copy. Applied like single updates (newest version wins).
+    Snapshot {
+        /// Every connector record, deleted ones (tombstones) included.
+        connectors: std::collections::BTreeMap<String, ConnectorRecord>,
+        /// Every worker's announced REST address.
+        workers: std::collections::BTreeMap<String, String>,
     },
     /// A worker announces where its REST API listens.
     Worker {
@@ -179,5 +170,5 @@ pub struct PositionEvent {
     /// Connector name.
     pub connector: String,
     /// Partition -> last delivered offset.
-    pub positions: crate::store::Positions,
+    pub positions: crate::model::Positions,
 }

@@ -1,14 +1,21 @@
-//! Asking another worker's REST API (for what runs there): one small HTTP/1.1 GET with a
-//! deadline, so a dead peer costs at most that long.
+//! Talking to another worker's REST API: what runs there (status, `/getAllTask`), and config
+//! writes forwarded to the leader. Every call has a deadline, so a dead peer costs at most that
+//! long, and every answer a size cap, so a peer cannot make this worker buffer without bound.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-/// How long a peer may take to answer.
+/// How long a peer may take to answer a read.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the leader may take to apply a forwarded write (it validates the config, publishes
+/// it and reads it back).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest answer read from a peer.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
-/// Why a peer did not answer.
+/// Why a peer did not answer as expected.
 #[derive(Debug, thiserror::Error)]
 #[error("worker at {addr}: {reason}")]
 pub struct PeerError {
@@ -18,30 +25,105 @@ pub struct PeerError {
     pub reason: String,
 }
 
-/// `GET http://{addr}{path}` and parse the JSON body.
-pub async fn get_json(addr: &str, path: &str) -> Result<serde_json::Value, PeerError> {
-    let err = |reason: String| PeerError {
-        addr: addr.to_string(),
-        reason,
-    };
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = tokio::time::timeout(PEER_TIMEOUT, exchange)
-        .await
-        .map_err(|_| err(format!("no answer within {PEER_TIMEOUT:?}")))?
-        .map_err(|e| err(e.to_string()))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| err("malformed HTTP answer".into()))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(err(head.lines().next().unwrap_or_default().to_string()));
+/// An HTTP client for peers (one connection pool per worker).
+#[derive(Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+}
+
+impl Default for PeerClient {
+    fn default() -> Self {
+        Self::new()
     }
-    serde_json::from_str(body).map_err(|e| err(format!("bad JSON: {e}")))
+}
+
+impl PeerClient {
+    /// A client that never goes through a proxy (peers are reached directly).
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(PEER_TIMEOUT)
+            .build()
+            .expect("a plain HTTP client builds");
+        PeerClient { http }
+    }
+
+    /// `GET http://{addr}{path}`, expecting 200 and JSON.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+    ) -> Result<T, PeerError> {
+        let request = self
+            .http
+            .get(format!("http://{addr}{path}"))
+            .timeout(PEER_TIMEOUT);
+        let (status, body) = self.exchange(addr, request).await?;
+        if status != 200 {
+            return Err(PeerError {
+                addr: addr.into(),
+                reason: format!("answered {status}: {}", String::from_utf8_lossy(&body)),
+            });
+        }
+        decode(addr, &body)
+    }
+
+    /// `POST http://{addr}{path}` with a JSON body: the status and the JSON answer.
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<(u16, T), PeerError> {
+        let request = self
+            .http
+            .post(format!("http://{addr}{path}"))
+            .timeout(WRITE_TIMEOUT)
+            .json(body);
+        let (status, body) = self.exchange(addr, request).await?;
+        Ok((status, decode(addr, &body)?))
+    }
+
+    async fn exchange(
+        &self,
+        addr: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Vec<u8>), PeerError> {
+        let err = |reason: String| PeerError {
+            addr: addr.to_string(),
+            reason,
+        };
+        let mut response = request.send().await.map_err(|e| err(describe(&e)))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| err(describe(&e)))? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(err(format!("answer larger than {MAX_ANSWER_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+}
+
+fn decode<T: DeserializeOwned>(addr: &str, body: &[u8]) -> Result<T, PeerError> {
+    serde_json::from_slice(body).map_err(|e| PeerError {
+        addr: addr.to_string(),
+        reason: format!("bad JSON: {e}"),
+    })
+}
+
+/// reqwest's error with its cause (its own text alone says little: "error sending request").
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        text.push_str(" (timed out)");
+    }
+    text
 }

@@ -46,8 +46,9 @@ impl ClusterSync {
     /// to one queue, in order.
     pub async fn publish_config(&self, event: &ConfigEvent) -> Result<(), HubError> {
         let key = match event {
-            ConfigEvent::Connector { name, .. } => name,
-            ConfigEvent::Worker { worker, .. } => worker,
+            ConfigEvent::Connector { name, .. } => name.as_str(),
+            ConfigEvent::Worker { worker, .. } => worker.as_str(),
+            ConfigEvent::Snapshot { .. } => "snapshot",
         };
         let body = serde_json::to_vec(event).expect("config events serialize");
         self.hub

@@ -99,3 +99,13 @@ pub async fn restart(
     worker.restart(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `POST /internal/config-writes`: a config write another worker forwarded to this one, the
+/// leader (`503 not_leader` when it no longer leads; the sender then asks the new leader).
+pub async fn forwarded_write(
+    State(worker): State<Arc<Worker>>,
+    body: Result<Json<crate::worker::ConfigWrite>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<crate::worker::WriteOutcome>, ApiError> {
+    let Json(write) = body?;
+    Ok(Json(worker.execute_forwarded(write).await?))
+}

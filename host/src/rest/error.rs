@@ -10,7 +10,7 @@ use crate::worker::WorkerError;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: std::borrow::Cow<'static, str>,
     message: String,
 }
 
@@ -19,7 +19,7 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
@@ -28,7 +28,7 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::NOT_FOUND,
-            code: "not_found",
+            code: "not_found".into(),
             message: message.into(),
         }
     }
@@ -47,10 +47,24 @@ impl From<WorkerError> for ApiError {
             WorkerError::NotFound(_) => (StatusCode::NOT_FOUND, "connector_not_found"),
             WorkerError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failed"),
             WorkerError::Cluster(_) => (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable"),
+            WorkerError::NotLeader(..) => (StatusCode::SERVICE_UNAVAILABLE, "not_leader"),
+            // The leader's answer to a forwarded write, passed on as it was.
+            WorkerError::Forwarded {
+                status,
+                code,
+                message,
+            } => {
+                return ApiError {
+                    status: StatusCode::from_u16(*status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    code: code.clone().into(),
+                    message: message.clone(),
+                };
+            }
         };
         ApiError {
             status,
-            code,
+            code: code.into(),
             message: e.to_string(),
         }
     }

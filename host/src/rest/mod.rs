@@ -37,6 +37,11 @@ pub fn router(worker: Arc<Worker>) -> Router {
         .route("/connectors/{name}/status", get(connectors::status))
         .route("/connectors/{name}/restart", post(connectors::restart))
         .route("/connector-plugins", get(plugins::list))
+        // Config writes other workers forward to the leader.
+        .route(
+            crate::worker::catalog::FORWARD_PATH,
+            post(connectors::forwarded_write),
+        )
         .route("/plugins/reload", post(plugins::reload))
         // The seed's routes, unchanged.
         .route("/connectors/create/{name}", get(seed::create))

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::worker::Worker;
 
-/// Loaded plugins (class, type, version, aliases, config schema) and files that failed.
+/// Loaded plugins (class, type, version, the contract version they were built against, aliases,
+/// config schema) and files that failed.
 pub async fn list(State(worker): State<Arc<Worker>>) -> Json<Value> {
     let (plugins, failures) = worker.deps().registry.list();
     let plugins: Vec<Value> = plugins
@@ -18,6 +19,7 @@ pub async fn list(State(worker): State<Arc<Worker>>) -> Json<Value> {
                 "class": p.name,
                 "type": p.kind,
                 "version": p.info.version,
+                "wit": format!("ferry:connector@{}", p.code.wit_version),
                 "aliases": p.info.aliases,
                 "path": p.path,
                 "sha256": p.sha256,

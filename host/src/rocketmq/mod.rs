@@ -61,6 +61,10 @@ pub struct HubSettings {
     pub auto_create: bool,
 }
 
+/// The largest message the producer sends (the broker's default `maxMessageSize`); a record
+/// larger than this can never be delivered.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Queues of a topic Ferry creates.
 const NEW_TOPIC_QUEUES: i32 = 8;
 /// The broker's template topic for topic creation.
@@ -95,7 +99,7 @@ impl Hub {
             .name_server_addr(settings.namesrv_addr.clone())
             .send_msg_timeout(10_000)
             .retry_times_when_send_failed(2)
-            .max_message_size(4 * 1024 * 1024);
+            .max_message_size(MAX_MESSAGE_BYTES as u32);
         if let Some(hook) = acl_hook(&settings) {
             builder = builder.rpc_hook(hook);
         }
@@ -173,6 +177,19 @@ impl Hub {
         Ok(queues)
     }
 
+    /// After a failed send to `queue`: looks the topic's route up again (a broker may have gone
+    /// away or its queues moved). `Some(other)` when `queue` is no longer in the route: send to
+    /// `other` instead (chosen from the queue id, so records of one queue stay together).
+    pub async fn reroute(&self, queue: &MessageQueue) -> Option<MessageQueue> {
+        let topic = queue.topic().as_str();
+        self.queues.lock().unwrap().remove(topic);
+        let queues = self.queues(topic).await.ok()?;
+        if queues.iter().any(|q| q == queue) {
+            return None;
+        }
+        Some(queues[queue.queue_id().unsigned_abs() as usize % queues.len()].clone())
+    }
+
     /// The instance names of the live members of consumer group `group`, which subscribes to
     /// `topic`, as every broker serving `topic` lists them (client ids are `IP@instance`).
     /// A group with no member is an empty list.
@@ -227,8 +244,7 @@ impl Hub {
     /// Sends one message to the queue picked by `key` (same key, same queue, so in order).
     pub async fn send_keyed(&self, topic: &str, key: &str, body: Vec<u8>) -> Result<(), HubError> {
         let queues = self.queues(topic).await?;
-        let queue =
-            &queues[crate::task::dispatch::key_hash(key.as_bytes()) as usize % queues.len()];
+        let queue = &queues[crate::model::key_hash(key.as_bytes()) as usize % queues.len()];
         let message = MqMessage::builder()
             .topic(topic)
             .body_slice(&body)

@@ -2,7 +2,10 @@
 //! go to the same queue, and each queue has at most one send in flight, so per-key order holds;
 //! many queues send in parallel, and records waiting for the same queue are merged into one
 //! batch send. A failed send is retried in place (blocking only its queue) until it succeeds or
-//! the task stops; every caller learns through its own acknowledgement channel.
+//! the task stops, looking the route up again after each failure (a queue whose broker left is
+//! replaced); every caller learns through its own acknowledgement channel. A record larger than
+//! RocketMQ accepts can never be sent: the task fails with `record-too-large` instead of
+//! retrying forever.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::StatusCell;
 use super::backoff::Backoff;
-use crate::rocketmq::{Hub, HubError};
+pub use crate::model::key_hash;
+use crate::rocketmq::{Hub, HubError, MAX_MESSAGE_BYTES};
 
 /// Messages per RocketMQ batch send.
 const BATCH_MESSAGES: usize = 256;
@@ -101,17 +105,10 @@ impl QueueDispatcher {
     }
 }
 
-/// A stable 32-bit FNV-1a hash of a record key, for queue selection.
-pub fn key_hash(key: &[u8]) -> u32 {
-    key.iter().fold(0x811c9dc5u32, |h, b| {
-        (h ^ *b as u32).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// Sends the chunks of one queue in order, merging waiting chunks into one batch send.
 async fn send_loop(
     hub: Arc<Hub>,
-    queue: MessageQueue,
+    mut queue: MessageQueue,
     mut rx: mpsc::UnboundedReceiver<Chunk>,
     status: StatusCell,
     stop: CancellationToken,
@@ -146,8 +143,23 @@ async fn send_loop(
             acks.push(chunk.acked);
             messages.extend(chunk.messages);
         }
+        if let Some(size) = messages
+            .iter()
+            .map(|m| m.body_slice().len())
+            .find(|size| *size > MAX_MESSAGE_BYTES)
+        {
+            status.fail_for_good(
+                "record-too-large",
+                format!(
+                    "a record of {size} bytes for RocketMQ topic {} is larger than the {MAX_MESSAGE_BYTES} bytes a message may have; \
+                     it can never be sent, so the task stopped (nothing after the last acknowledged record was committed)",
+                    queue.topic()
+                ),
+            );
+            return;
+        }
         for batch in split(messages) {
-            if !send_until_acked(&hub, &queue, batch, &status, &stop).await {
+            if !send_until_acked(&hub, &mut queue, batch, &status, &stop).await {
                 return;
             }
         }
@@ -164,10 +176,11 @@ fn size_of(messages: &[MqMessage]) -> usize {
         .sum()
 }
 
-/// Sends one batch, retrying with backoff. False only if the task stopped first.
+/// Sends one batch, retrying with backoff and a fresh route after each failure (`queue` is
+/// replaced when its broker left the route). False only if the task stopped first.
 async fn send_until_acked(
     hub: &Hub,
-    queue: &MessageQueue,
+    queue: &mut MessageQueue,
     batch: Vec<MqMessage>,
     status: &StatusCell,
     stop: &CancellationToken,
@@ -182,6 +195,10 @@ async fn send_until_acked(
                     .await
                 {
                     return false;
+                }
+                if let Some(other) = hub.reroute(queue).await {
+                    tracing::warn!(from = %queue, to = %other, "queue left the route; sending to another");
+                    *queue = other;
                 }
             }
         }

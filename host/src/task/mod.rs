@@ -69,22 +69,52 @@ pub struct TaskHandle {
     pub join: tokio::task::JoinHandle<()>,
 }
 
-/// Starts a task loop of the right kind. The loop runs under a child of `stop` that the task
-/// itself cancels when it gives up retrying (`errors.retry.timeout`).
-pub fn spawn(spec: TaskSpec, deps: TaskDeps) -> TaskHandle {
+/// Resolves once a stopped task has finished (its in-flight deliveries done, or aborted after
+/// [`STOP_GRACE`]); shared, so a task restarted under the same key can wait for it.
+pub type Stopped = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+/// How long a stopping task may take to finish its in-flight deliveries.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Starts a task loop of the right kind, once `after` (the previous run of the same task on
+/// this worker, still stopping) has finished. The loop runs under a child of `stop` that the
+/// task itself cancels when it gives up (`errors.retry.timeout`, a record that can never be sent).
+pub fn spawn(spec: TaskSpec, deps: TaskDeps, after: Option<Stopped>) -> TaskHandle {
     let stop = CancellationToken::new();
     let run = stop.child_token();
     let status = StatusCell::new(spec.settings.retry_timeout, run.clone());
     let span = tracing::info_span!("task", connector = %spec.ids.connector, task = spec.ids.task);
-    let join = match spec.plugin.kind {
-        PluginKind::Source => tokio::spawn(tracing::Instrument::instrument(
-            source::run(spec, deps, status.clone(), run),
-            span,
-        )),
-        PluginKind::Sink => tokio::spawn(tracing::Instrument::instrument(
-            sink::run(spec, deps, status.clone(), run),
-            span,
-        )),
+    let kind = spec.plugin.kind;
+    let cell = status.clone();
+    let task = async move {
+        if let Some(previous) = after {
+            previous.await;
+        }
+        match kind {
+            PluginKind::Source => source::run(spec, deps, cell, run).await,
+            PluginKind::Sink => sink::run(spec, deps, cell, run).await,
+        }
     };
+    let join = tokio::spawn(tracing::Instrument::instrument(task, span));
     TaskHandle { status, stop, join }
+}
+
+/// Stops a task in the background: cancels it and lets it finish its in-flight deliveries for
+/// up to [`STOP_GRACE`], then aborts it. The caller does not wait; the result says when it is
+/// done.
+pub fn stop(task: TaskHandle) -> Stopped {
+    use futures::FutureExt;
+    task.stop.cancel();
+    let abort = task.join.abort_handle();
+    let done = tokio::spawn(async move {
+        if tokio::time::timeout(STOP_GRACE, task.join).await.is_err() {
+            tracing::warn!("task did not stop within {STOP_GRACE:?}; aborting it");
+            abort.abort();
+        }
+    });
+    async move {
+        let _ = done.await;
+    }
+    .boxed()
+    .shared()
 }

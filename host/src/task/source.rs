@@ -12,7 +12,7 @@ use super::backoff::Backoff;
 use super::dispatch::{QueueDispatcher, key_hash};
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use crate::rocketmq::to_mq_messages;
-use crate::wasm::bindings::{Position, RecordBatch};
+use crate::wasm::bindings::{Position, SourceBatch};
 use crate::wasm::{GuestFault, SourceGuest};
 
 /// Polls whose records may be in flight to RocketMQ at once.
@@ -97,7 +97,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 continue;
             }
             match guest.poll().await {
-                Ok(batches) if batches.iter().all(|b| b.messages.is_empty()) => {
+                Ok(batches) if batches.is_empty() => {
                     retries.reset();
                     if in_flight.is_empty() {
                         tokio::select! {
@@ -112,6 +112,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 Ok(batches) => {
                     restarts.reset();
                     retries.reset();
+                    // Batches with no records only move positions: pace them like an idle poll.
+                    let moved_only = batches.iter().all(|b| b.records.messages.is_empty());
+                    if moved_only {
+                        tokio::select! {
+                            _ = stop.cancelled() => {}
+                            _ = tokio::time::sleep(IDLE_WAIT) => {}
+                        }
+                    }
                     if let Some(d) = deliver(
                         batches,
                         &mut dispatcher,
@@ -193,10 +201,12 @@ async fn settle(
 }
 
 /// Hands one poll's batches to the queue senders (in poll order, so per-queue order holds) and
-/// returns a delivery that resolves once RocketMQ acknowledged every record of the poll.
-/// Retries route lookups until they succeed; `None` if the task stopped first.
+/// returns a delivery that resolves once RocketMQ acknowledged every record of the poll, with
+/// the positions it covers: per source partition, the source offset of its last batch (a batch
+/// with no records, e.g. all filtered out, still moves its position). Retries route lookups
+/// until they succeed; `None` if the task stopped first.
 async fn deliver(
-    batches: Vec<RecordBatch>,
+    batches: Vec<SourceBatch>,
     dispatcher: &mut QueueDispatcher,
     connector: &str,
     status: &StatusCell,
@@ -205,12 +215,15 @@ async fn deliver(
     let mut positions = BTreeMap::new();
     let mut records = 0;
     let mut acks = Vec::new();
-    for batch in batches.iter().filter(|b| !b.messages.is_empty()) {
-        let last = batch.messages.last().expect("non-empty");
+    for source in &batches {
         positions.insert(
-            format!("{}/{}", batch.topic, batch.partition),
-            last.offset.to_string(),
+            source.source_partition.clone(),
+            source.source_offset.clone(),
         );
+        let batch = &source.records;
+        if batch.messages.is_empty() {
+            continue;
+        }
         records += batch.messages.len() as u64;
         let mut backoff = Backoff::for_retries();
         loop {

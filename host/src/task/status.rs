@@ -54,6 +54,10 @@ pub struct TaskStatus {
     pub kafka_partitions: Option<u32>,
     /// The last error, kept after a restart so the cause stays visible.
     pub error: Option<TaskError>,
+    /// Unix ms since when the task has been retrying a failed delivery (the source or
+    /// destination is unreachable); absent once a delivery succeeds again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrying_since_ms: Option<i64>,
     /// Restarts since the last success.
     pub restarts: u32,
     /// Records delivered (acknowledged by the destination) by this task.
@@ -71,6 +75,7 @@ impl Default for TaskStatus {
             idle_reason: None,
             kafka_partitions: None,
             error: None,
+            retrying_since_ms: None,
             restarts: 0,
             delivered: 0,
             plugin_version: String::new(),
@@ -85,6 +90,9 @@ struct Shared {
     retry_limit: Option<Duration>,
     /// Cancelled when the task gives up retrying; the task loop runs under it.
     give_up: CancellationToken,
+    /// Set when the task gave up for good (retry limit, or a record that can never be sent):
+    /// it stays `FAILED` until restarted.
+    gave_up: std::sync::atomic::AtomicBool,
 }
 
 /// A task's status, shared between its loop and the REST API.
@@ -113,6 +121,7 @@ impl StatusCell {
             partitions: AssignedPartitions::default(),
             retry_limit,
             give_up,
+            gave_up: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -148,9 +157,27 @@ impl StatusCell {
         }
     }
 
-    /// The task exceeded its retry limit.
+    /// The task gave up: its retry limit passed, or it met a record that can never be sent.
     pub fn gave_up(&self) -> bool {
-        self.0.give_up.is_cancelled() && self.0.retry_limit.is_some()
+        self.0.gave_up.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Something can never succeed by retrying (a record larger than RocketMQ accepts): the
+    /// task stops as `FAILED` with `kind` and `message`, committing nothing after the last
+    /// acknowledged record. `POST /connectors/{name}/restart` starts it again.
+    pub fn fail_for_good(&self, kind: &str, message: String) {
+        tracing::error!(kind, "task failed and stops: {message}");
+        let mut s = self.0.status.lock().unwrap();
+        s.state = TaskLifecycle::Failed;
+        s.error = Some(TaskError {
+            kind: kind.into(),
+            message,
+            at_ms: now_ms(),
+        });
+        self.0
+            .gave_up
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.give_up.cancel();
     }
 
     /// The guest runs `version`.
@@ -195,11 +222,15 @@ impl StatusCell {
                     ),
                     at_ms: now_ms(),
                 });
+                self.0
+                    .gave_up
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.0.give_up.cancel();
             }
             _ if self.0.give_up.is_cancelled() => {}
             _ => {
                 tracing::warn!(kind, "retrying: {message}");
+                s.retrying_since_ms = Some(now_ms() - failing_for.as_millis() as i64);
                 s.error = Some(TaskError {
                     kind: kind.into(),
                     message,
@@ -229,7 +260,9 @@ impl StatusCell {
 
     /// `n` more records were acknowledged.
     pub fn delivered(&self, n: u64) {
-        self.0.status.lock().unwrap().delivered += n;
+        let mut s = self.0.status.lock().unwrap();
+        s.delivered += n;
+        s.retrying_since_ms = None;
     }
 }
 
@@ -252,6 +285,23 @@ mod tests {
         assert_eq!(s.error.unwrap().kind, "retry-timeout");
         status.stopped();
         assert_eq!(status.get().state, TaskLifecycle::Failed);
+    }
+
+    #[test]
+    fn failing_for_good_stops_the_task_and_stays_failed() {
+        let token = CancellationToken::new();
+        let status = StatusCell::new(None, token.clone());
+        status.running("abc");
+        status.retrying("rocketmq", "down".into(), Duration::from_secs(1));
+        assert!(status.get().retrying_since_ms.is_some());
+        status.delivered(1);
+        assert!(status.get().retrying_since_ms.is_none());
+        status.fail_for_good("record-too-large", "5 MiB".into());
+        assert!(token.is_cancelled());
+        status.stopped();
+        let s = status.get();
+        assert_eq!(s.state, TaskLifecycle::Failed);
+        assert_eq!(s.error.unwrap().kind, "record-too-large");
     }
 
     #[test]

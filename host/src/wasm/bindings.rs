@@ -1,13 +1,16 @@
-//! Host bindings generated from `wit/connector.wit`, one module per world. The second world
-//! reuses the first world's types, log and clock so both share one set of Rust types.
+//! Host bindings generated from `wit/`: the current `ferry:connector@0.2.0` worlds and the
+//! frozen 0.1.0 source world, so components built against either version run. The interfaces
+//! 0.2.0 kept from 0.1.0 (types, log, clock, kafka, and the sink export) are generated once, in
+//! [`source_v01`], and every other module reuses them, so the host implements each capability
+//! once.
 
-/// The `source-connector` world.
+/// The frozen 0.1.0 `source-connector` world; owner of the shared types and imports.
 #[allow(missing_docs)]
-pub mod source {
+pub mod source_v01 {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "source-connector",
-        imports: { "ferry:connector/kafka": async },
+        world: "ferry:connector/source-connector@0.1.0",
+        imports: { "ferry:connector/kafka@0.1.0": async },
         exports: { default: async },
         with: {
             "ferry:connector/kafka.consumer": crate::wasm::caps::kafka::KafkaConsumer,
@@ -16,27 +19,52 @@ pub mod source {
     });
 }
 
-/// The `sink-connector` world.
+/// The 0.2.0 `source-connector` world: batches name their source partition and offset.
 #[allow(missing_docs)]
-pub mod sink {
+pub mod source {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "sink-connector",
+        world: "ferry:connector/source-connector@0.2.0",
         exports: { default: async },
         with: {
-            "ferry:connector/types": super::source::ferry::connector::types,
-            "ferry:connector/log": super::source::ferry::connector::log,
-            "ferry:connector/clock": super::source::ferry::connector::clock,
-            "ferry:connector/kafka": super::source::ferry::connector::kafka,
+            "ferry:connector/types@0.1.0": super::source_v01::ferry::connector0_1_0::types,
+            "ferry:connector/log@0.1.0": super::source_v01::ferry::connector0_1_0::log,
+            "ferry:connector/clock@0.1.0": super::source_v01::ferry::connector0_1_0::clock,
+            "ferry:connector/kafka@0.1.0": super::source_v01::ferry::connector0_1_0::kafka,
         },
     });
 }
 
-pub use source::ferry::connector::types::{
+/// The `sink-connector` world. Its export, `ferry:connector/sink@0.1.0`, is the same in both
+/// versions, so one binding serves sinks built against 0.1.0 and 0.2.0.
+#[allow(missing_docs)]
+pub mod sink {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "ferry:connector/sink-connector@0.2.0",
+        exports: { default: async },
+        with: {
+            "ferry:connector/types@0.1.0": super::source_v01::ferry::connector0_1_0::types,
+            "ferry:connector/log@0.1.0": super::source_v01::ferry::connector0_1_0::log,
+            "ferry:connector/clock@0.1.0": super::source_v01::ferry::connector0_1_0::clock,
+            "ferry:connector/kafka@0.1.0": super::source_v01::ferry::connector0_1_0::kafka,
+        },
+    });
+}
+
+pub use source::ferry::connector0_2_0::types::SourceBatch;
+pub use source_v01::ferry::connector0_1_0::types::{
     ConfigKey, ConnectorInfo, Error as GuestError, Message, Position, RecordBatch,
 };
 
-/// The fully qualified export names, used to tell which world a component implements.
-pub const SOURCE_EXPORT: &str = "ferry:connector/source@0.1.0";
-/// See [`SOURCE_EXPORT`].
+/// The imports every Ferry world shares, for the capability implementations.
+pub use source_v01::ferry::connector0_1_0 as imports;
+
+/// The export of a 0.2.0 source.
+pub const SOURCE_EXPORT: &str = "ferry:connector/source@0.2.0";
+/// The export of a 0.1.0 source (still loaded; its positions are derived by the host).
+pub const SOURCE_EXPORT_V01: &str = "ferry:connector/source@0.1.0";
+/// The export of a sink (0.1.0 and 0.2.0 alike).
 pub const SINK_EXPORT: &str = "ferry:connector/sink@0.1.0";
+/// The contract versions this host runs.
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];

@@ -10,7 +10,7 @@ use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::AsyncStdoutStream;
 
-use super::bindings::{self, ConnectorInfo, GuestError, Position, RecordBatch};
+use super::bindings::{self, ConnectorInfo, GuestError, Position, RecordBatch, SourceBatch};
 use super::state::{GuestOutput, MemoryLimiter, OutputTail, TaskIds, TaskState};
 use super::{GuestFault, GuestLimits, PluginKind, WasmError, WasmRuntime};
 
@@ -27,12 +27,44 @@ impl std::fmt::Display for CallTimedOut {
 }
 impl std::error::Error for CallTimedOut {}
 
+/// A source's pre-linked instance, per contract version.
+#[derive(Clone)]
+enum SourcePre {
+    V01(bindings::source_v01::SourceConnectorPre<TaskState>),
+    V02(bindings::source::SourceConnectorPre<TaskState>),
+}
+
+/// A source instance, per contract version.
+enum SourceInstance {
+    V01(bindings::source_v01::SourceConnector),
+    V02(bindings::source::SourceConnector),
+}
+
+/// Runs `$body` with `$api`, the instance's `source` export, whatever its version (the calls
+/// have the same names and, but for `poll`, the same types).
+macro_rules! on_source {
+    ($instance:expr, |$api:ident| $body:expr) => {
+        match $instance {
+            SourceInstance::V01(b) => {
+                let $api = b.ferry_connector0_1_0_source();
+                $body
+            }
+            SourceInstance::V02(b) => {
+                let $api = b.ferry_connector0_2_0_source();
+                $body
+            }
+        }
+    };
+}
+
 /// One compiled plugin version: the component and its pre-linked instance.
 #[derive(Clone)]
 pub struct PluginCode {
     /// Source or sink.
     pub kind: PluginKind,
-    source_pre: Option<bindings::source::SourceConnectorPre<TaskState>>,
+    /// The `ferry:connector` version it was built against.
+    pub wit_version: &'static str,
+    source_pre: Option<SourcePre>,
     sink_pre: Option<bindings::sink::SinkConnectorPre<TaskState>>,
 }
 
@@ -44,10 +76,15 @@ impl PluginCode {
             .exports(&runtime.engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        let kind = if exports.iter().any(|e| e == bindings::SOURCE_EXPORT) {
-            PluginKind::Source
-        } else if exports.iter().any(|e| e == bindings::SINK_EXPORT) {
-            PluginKind::Sink
+        let has = |name: &str| exports.iter().any(|e| e == name);
+        let (kind, wit_version) = if has(bindings::SOURCE_EXPORT) {
+            (PluginKind::Source, "0.2.0")
+        } else if has(bindings::SOURCE_EXPORT_V01) {
+            (PluginKind::Source, "0.1.0")
+        } else if has(bindings::SINK_EXPORT) {
+            (PluginKind::Sink, "0.2.0")
+        } else if let Some(other) = exports.iter().find(|e| e.starts_with("ferry:connector/")) {
+            return Err(WasmError::UnsupportedVersion(other.clone()));
         } else {
             return Err(WasmError::WrongWorld);
         };
@@ -56,14 +93,26 @@ impl PluginCode {
             .instantiate_pre(component)
             .map_err(|e| WasmError::Compile(format!("cannot link: {e:#}")))?;
         let link = |e: wasmtime::Error| WasmError::Compile(format!("cannot link: {e:#}"));
-        Ok(match kind {
-            PluginKind::Source => PluginCode {
+        Ok(match (kind, wit_version) {
+            (PluginKind::Source, "0.1.0") => PluginCode {
                 kind,
-                source_pre: Some(bindings::source::SourceConnectorPre::new(pre).map_err(link)?),
+                wit_version,
+                source_pre: Some(SourcePre::V01(
+                    bindings::source_v01::SourceConnectorPre::new(pre).map_err(link)?,
+                )),
                 sink_pre: None,
             },
-            PluginKind::Sink => PluginCode {
+            (PluginKind::Source, _) => PluginCode {
                 kind,
+                wit_version,
+                source_pre: Some(SourcePre::V02(
+                    bindings::source::SourceConnectorPre::new(pre).map_err(link)?,
+                )),
+                sink_pre: None,
+            },
+            (PluginKind::Sink, _) => PluginCode {
+                kind,
+                wit_version,
                 source_pre: None,
                 sink_pre: Some(bindings::sink::SinkConnectorPre::new(pre).map_err(link)?),
             },
@@ -77,17 +126,14 @@ impl PluginCode {
             PluginKind::Source => {
                 let b = guard.instantiate_source(self).await?;
                 guard.arm();
-                let r = b
-                    .ferry_connector_source()
-                    .call_describe(&mut guard.store)
-                    .await;
+                let r = on_source!(&b, |api| api.call_describe(&mut guard.store).await);
                 guard.finish("describe", r)
             }
             PluginKind::Sink => {
                 let b = guard.instantiate_sink(self).await?;
                 guard.arm();
                 let r = b
-                    .ferry_connector_sink()
+                    .ferry_connector0_1_0_sink()
                     .call_describe(&mut guard.store)
                     .await;
                 guard.finish("describe", r)
@@ -101,28 +147,28 @@ impl PluginCode {
         runtime: &WasmRuntime,
         config: &Config,
         max_tasks: u32,
+        limits: &GuestLimits,
     ) -> Result<Vec<Config>, GuestFault> {
-        let mut guard = Guarded::new(runtime, scratch_ids(), &GuestLimits::default())?;
+        let mut guard = Guarded::new(runtime, scratch_ids(), limits)?;
         let (validated, planned) = match self.kind {
             PluginKind::Source => {
                 let b = guard.instantiate_source(self).await?;
-                let api = b.ferry_connector_source();
                 guard.arm();
-                let v = api.call_validate(&mut guard.store, config).await;
+                let v = on_source!(&b, |api| api.call_validate(&mut guard.store, config).await);
                 let v = guard.finish("validate", v)?;
                 if v.is_err() {
                     (v, Ok(Vec::new()))
                 } else {
                     guard.arm();
-                    let p = api
+                    let p = on_source!(&b, |api| api
                         .call_task_configs(&mut guard.store, config, max_tasks)
-                        .await;
+                        .await);
                     (v, guard.finish("task-configs", p)?)
                 }
             }
             PluginKind::Sink => {
                 let b = guard.instantiate_sink(self).await?;
-                let api = b.ferry_connector_sink();
+                let api = b.ferry_connector0_1_0_sink();
                 guard.arm();
                 let v = api.call_validate(&mut guard.store, config).await;
                 let v = guard.finish("validate", v)?;
@@ -265,13 +311,22 @@ impl Guarded {
     async fn instantiate_source(
         &mut self,
         code: &PluginCode,
-    ) -> Result<bindings::source::SourceConnector, GuestFault> {
+    ) -> Result<SourceInstance, GuestFault> {
         let pre = code
             .source_pre
             .as_ref()
             .ok_or(GuestFault::Returned("not a source".into()))?;
         self.arm();
-        let r = pre.instantiate_async(&mut self.store).await;
+        let r = match pre {
+            SourcePre::V01(pre) => pre
+                .instantiate_async(&mut self.store)
+                .await
+                .map(SourceInstance::V01),
+            SourcePre::V02(pre) => pre
+                .instantiate_async(&mut self.store)
+                .await
+                .map(SourceInstance::V02),
+        };
         self.finish("instantiate", r)
     }
 
@@ -292,7 +347,7 @@ impl Guarded {
 /// A live source task in its own store.
 pub struct SourceGuest {
     guard: Guarded,
-    bindings: bindings::source::SourceConnector,
+    bindings: SourceInstance,
     task: ResourceAny,
 }
 
@@ -309,11 +364,10 @@ impl SourceGuest {
         let mut guard = Guarded::new(runtime, ids, limits)?;
         let bindings = guard.instantiate_source(code).await?;
         guard.arm();
-        let r = bindings
-            .ferry_connector_source()
+        let r = on_source!(&bindings, |api| api
             .source_task()
             .call_open(&mut guard.store, config, committed)
-            .await;
+            .await);
         let task = guard.finish("open", r)?.map_err(returned)?;
         Ok(SourceGuest {
             guard,
@@ -322,29 +376,55 @@ impl SourceGuest {
         })
     }
 
-    /// `poll()`: the next batches, or an empty list when idle.
-    pub async fn poll(&mut self) -> Result<Vec<RecordBatch>, GuestFault> {
+    /// `poll()`: the next batches, or an empty list when idle. A 0.1.0 guest's batches are
+    /// given the position 0.1.0 defined: source partition `<topic>/<partition>`, offset the
+    /// last record's.
+    pub async fn poll(&mut self) -> Result<Vec<SourceBatch>, GuestFault> {
         self.guard.arm();
-        let r = self
-            .bindings
-            .ferry_connector_source()
-            .source_task()
-            .call_poll(&mut self.guard.store, self.task)
-            .await;
-        self.guard.finish("poll", r)?.map_err(returned)
+        let (store, task) = (&mut self.guard.store, self.task);
+        match &self.bindings {
+            SourceInstance::V01(b) => {
+                let r = b
+                    .ferry_connector0_1_0_source()
+                    .source_task()
+                    .call_poll(store, task)
+                    .await;
+                let batches = self.guard.finish("poll", r)?.map_err(returned)?;
+                Ok(batches
+                    .into_iter()
+                    .filter_map(legacy_source_batch)
+                    .collect())
+            }
+            SourceInstance::V02(b) => {
+                let r = b
+                    .ferry_connector0_2_0_source()
+                    .source_task()
+                    .call_poll(store, task)
+                    .await;
+                self.guard.finish("poll", r)?.map_err(returned)
+            }
+        }
     }
 
     /// `commit(positions)`, after RocketMQ acknowledged them.
     pub async fn commit(&mut self, positions: &[Position]) -> Result<(), GuestFault> {
         self.guard.arm();
-        let r = self
-            .bindings
-            .ferry_connector_source()
+        let r = on_source!(&self.bindings, |api| api
             .source_task()
             .call_commit(&mut self.guard.store, self.task, positions)
-            .await;
+            .await);
         self.guard.finish("commit", r)
     }
+}
+
+/// The position a 0.1.0 source batch stands for (none for an empty batch).
+fn legacy_source_batch(records: RecordBatch) -> Option<SourceBatch> {
+    let last = records.messages.last()?.offset;
+    Some(SourceBatch {
+        source_partition: format!("{}/{}", records.topic, records.partition),
+        source_offset: last.to_string(),
+        records,
+    })
 }
 
 /// A live sink task in its own store.
@@ -367,7 +447,7 @@ impl SinkGuest {
         let bindings = guard.instantiate_sink(code).await?;
         guard.arm();
         let r = bindings
-            .ferry_connector_sink()
+            .ferry_connector0_1_0_sink()
             .sink_task()
             .call_open(&mut guard.store, config)
             .await;
@@ -384,7 +464,7 @@ impl SinkGuest {
         self.guard.arm();
         let r = self
             .bindings
-            .ferry_connector_sink()
+            .ferry_connector0_1_0_sink()
             .sink_task()
             .call_put(&mut self.guard.store, self.task, batches)
             .await;
@@ -397,7 +477,7 @@ impl SinkGuest {
         self.guard.arm();
         let r = self
             .bindings
-            .ferry_connector_sink()
+            .ferry_connector0_1_0_sink()
             .sink_task()
             .call_flush(&mut self.guard.store, self.task)
             .await;

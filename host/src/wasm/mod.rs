@@ -48,11 +48,18 @@ pub enum WasmError {
     NotWasm,
     /// A component that exports neither Ferry world.
     #[error(
-        "exports neither {} nor {}",
+        "exports neither {} ({}) nor {}",
         bindings::SOURCE_EXPORT,
+        bindings::SOURCE_EXPORT_V01,
         bindings::SINK_EXPORT
     )]
     WrongWorld,
+    /// A Ferry connector built against a contract version this host does not run.
+    #[error(
+        "was built against `{0}`, which this host does not run (it runs ferry:connector {versions}): rebuild it with this release's SDK and wit/",
+        versions = bindings::SUPPORTED_VERSIONS.join(" and ")
+    )]
+    UnsupportedVersion(String),
     /// The component failed while instantiating or describing itself.
     #[error("{0}")]
     Guest(#[from] GuestFault),

@@ -1,6 +1,6 @@
 //! The `clock` capability: wall-clock milliseconds.
 
-use crate::wasm::bindings::source::ferry::connector::clock::Host;
+use crate::wasm::bindings::imports::clock::Host;
 use crate::wasm::state::TaskState;
 
 impl Host for TaskState {

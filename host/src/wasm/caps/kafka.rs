@@ -2,7 +2,6 @@
 //! bootstrap servers and `kafka.client.*` properties) comes from the connector's own config,
 //! never from what the guest sends.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -16,44 +15,15 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use wasmtime::component::Resource;
 
-use crate::config::ConnectorConfig;
-use crate::wasm::bindings::source::ferry::connector::kafka::{
-    Host, HostConsumer, HostProducer, PartitionOffset,
-};
+pub use crate::model::{BOOTSTRAP_KEY, CLIENT_PREFIX, KafkaGrant};
+use crate::wasm::bindings::imports::kafka::{Host, HostConsumer, HostProducer, PartitionOffset};
 use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::state::TaskState;
 
-/// The connector key naming its Kafka bootstrap servers (the seed's key).
-pub const BOOTSTRAP_KEY: &str = "kafka.bootstrap.server";
-/// Connector keys with this prefix are passed to librdkafka verbatim.
-pub const CLIENT_PREFIX: &str = "kafka.client.";
 /// Properties a guest may not set: they would reach other servers.
 const FORBIDDEN: &[&str] = &["bootstrap.servers", "metadata.broker.list"];
 
-/// What a connector's config allows its tasks to reach.
-#[derive(Clone, Debug, Default)]
-pub struct KafkaGrant {
-    /// `kafka.bootstrap.server`; without it, the guest gets no Kafka client.
-    pub bootstrap: Option<String>,
-    /// `kafka.client.*`, without the prefix.
-    pub properties: BTreeMap<String, String>,
-}
-
 impl KafkaGrant {
-    /// Reads the grant from a connector config.
-    pub fn from_config(config: &ConnectorConfig) -> Self {
-        KafkaGrant {
-            bootstrap: config.get(BOOTSTRAP_KEY).filter(|b| !b.is_empty()).cloned(),
-            properties: config
-                .iter()
-                .filter_map(|(k, v)| {
-                    k.strip_prefix(CLIENT_PREFIX)
-                        .map(|p| (p.to_string(), v.clone()))
-                })
-                .collect(),
-        }
-    }
-
     /// Checks the user's `kafka.client.*` properties with librdkafka itself (a bad property is
     /// named in the error). Creates and drops a client; it does not need the broker.
     pub fn validate(&self) -> Result<(), String> {

@@ -1,6 +1,6 @@
 //! The `log` capability: guest log lines go to the host's `tracing`, tagged with the task.
 
-use crate::wasm::bindings::source::ferry::connector::log::{Host, Level};
+use crate::wasm::bindings::imports::log::{Host, Level};
 use crate::wasm::state::TaskState;
 
 /// The longest guest log line kept; longer lines are cut so a guest cannot flood the log.

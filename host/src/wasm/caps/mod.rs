@@ -10,7 +10,7 @@ use super::state::TaskState;
 
 /// Adds every capability and WASI to `linker`. Adding a capability changes one line here.
 pub fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
-    use super::bindings::source::ferry::connector::{clock, kafka, log};
+    use super::bindings::imports::{clock, kafka, log};
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     clock::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
