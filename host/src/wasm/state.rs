@@ -37,6 +37,19 @@ pub struct TaskState {
     pub(crate) assigned: super::caps::kafka::AssignedPartitions,
 }
 
+impl Drop for TaskState {
+    /// A guest that faulted (or a task that stopped) leaves its Kafka clients in the table;
+    /// closing one waits for the broker (leaving a consumer group can take a session timeout),
+    /// so the table is dropped on a blocking thread, never on the executor.
+    fn drop(&mut self) {
+        let table = std::mem::take(&mut self.table);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(table))),
+            Err(_) => drop(table),
+        }
+    }
+}
+
 impl WasiView for TaskState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
