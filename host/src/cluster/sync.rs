@@ -4,7 +4,9 @@
 //! and order-insensitive across queues: the newest [`super::Version`] wins per connector, the
 //! newest offset per partition. RocketMQ has no compaction, so a worker persists the applied
 //! state (the store's snapshot) and its group's offsets let a restarted worker read only what is
-//! new; a brand-new worker replays the topics once.
+//! new; a brand-new worker reads what the broker still holds, which always includes one of the
+//! leader's periodic full snapshots ([`super::ConfigEvent::Snapshot`]), so retention never
+//! loses state.
 
 use std::sync::Arc;
 
