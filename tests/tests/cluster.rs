@@ -131,8 +131,12 @@ fn a_fourth_worker_takes_about_a_quarter_of_24_tasks() {
         moved.iter().all(|t| after[t] == newcomer),
         "tasks moved between old workers: before {before:?} after {after:?}"
     );
+    // About 6 of 24 (1/4): the exact share depends on where the generated worker names fall
+    // on the ring (binomial-like spread; 1 was seen once in CI), so the bound checks the shape
+    // (some move, all to the newcomer, never half), and the allocator's unit tests check the
+    // ratio over 2,400 tasks.
     assert!(
-        (2..=12).contains(&moved.len()),
+        (1..=12).contains(&moved.len()),
         "{} of 24 tasks moved (expect about 6)",
         moved.len()
     );
