@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::security::{FileRoots, GrantPolicy, Secret};
+
 /// A bad worker setting; `main` prints it and exits with code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -58,8 +60,8 @@ pub struct WorkerConfig {
     pub acl_enable: bool,
     /// ACL access key.
     pub access_key: Option<String>,
-    /// ACL secret key.
-    pub secret_key: Option<String>,
+    /// ACL secret key (never printed).
+    pub secret_key: Option<Secret>,
     /// Whether missing topics and groups are created.
     pub auto_create_group_enable: bool,
     /// Folders scanned for `*.wasm` connectors.
@@ -71,6 +73,51 @@ pub struct WorkerConfig {
     /// `clusterName` (Ferry's addition): suffixes the internal topic and group names, so
     /// separate clusters can share one RocketMQ. Unset: the seed's names.
     pub cluster_name: Option<String>,
+    /// `restAuthToken` / `restAuthTokenFile`: when set, every route but `/healthz` needs
+    /// `Authorization: Bearer <token>`, and workers send it to each other.
+    pub rest_auth_token: Option<Secret>,
+    /// `legacyGetWrites` (default true): whether the seed's state-changing GET routes work.
+    pub legacy_get_writes: bool,
+    /// `httpTlsCert` + `httpTlsKey`: serve the REST API over HTTPS (and reach peers over it).
+    pub http_tls: Option<TlsFiles>,
+    /// `httpTlsCaFile`: the CA (PEM) that signed the other workers' certificates; unset, the
+    /// system's roots.
+    pub http_tls_ca_file: Option<PathBuf>,
+    /// `fileRoots` and `configEnvAllowlist`: what connector configs may reach.
+    pub grants: GrantPolicy,
+    /// Request limits of the REST server.
+    pub http_limits: HttpLimits,
+}
+
+/// The certificate chain and private key (PEM files) the REST server presents.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// `httpTlsCert`.
+    pub cert: PathBuf,
+    /// `httpTlsKey`.
+    pub key: PathBuf,
+}
+
+/// Bounds on what one caller can make the REST server hold.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// `httpMaxBodyBytes` (default 1 MiB): larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// `httpRequestTimeoutMs` (default 120 s, above a forwarded write's 60 s): a request still
+    /// running then gets 503.
+    pub request_timeout: Duration,
+    /// `httpMaxConcurrentRequests` (default 64): requests beyond it wait (within the timeout).
+    pub max_concurrent: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(120),
+            max_concurrent: 64,
+        }
+    }
 }
 
 /// Keys `connect.conf` understands; others are warned about.
@@ -88,6 +135,17 @@ const KNOWN_KEYS: &[&str] = &[
     "pluginPaths",
     "clusterName",
     "stateSnapshotIntervalMs",
+    "restAuthToken",
+    "restAuthTokenFile",
+    "legacyGetWrites",
+    "httpTlsCert",
+    "httpTlsKey",
+    "httpTlsCaFile",
+    "fileRoots",
+    "configEnvAllowlist",
+    "httpMaxBodyBytes",
+    "httpRequestTimeoutMs",
+    "httpMaxConcurrentRequests",
 ];
 
 /// Parses `key=value` lines. A `#` begins a comment at the start of a line or after
@@ -238,7 +296,7 @@ impl WorkerConfig {
         }
         let acl_enable = boolean("aclEnable", false)?;
         let access_key = props.get("accessKey").cloned();
-        let secret_key = props.get("secretKey").cloned();
+        let secret_key = props.get("secretKey").map(Secret::new);
         if acl_enable && (access_key.is_none() || secret_key.is_none()) {
             return Err(bad(
                 "aclEnable",
@@ -251,6 +309,79 @@ impl WorkerConfig {
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
             .collect();
+        let rest_auth_token = match (props.get("restAuthToken"), props.get("restAuthTokenFile")) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "restAuthTokenFile",
+                    "set either restAuthToken or restAuthTokenFile, not both".into(),
+                ));
+            }
+            (Some(t), None) => Some(t.clone()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| bad("restAuthTokenFile", format!("`{f}`: {e}")))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let rest_auth_token = match rest_auth_token {
+            Some(t) if t.len() < 16 => {
+                return Err(bad(
+                    "restAuthToken",
+                    format!("{} characters is too short to resist guessing: use at least 16", t.len()),
+                ));
+            }
+            Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err(bad(
+                    "restAuthToken",
+                    "use printable ASCII without spaces (it travels in an HTTP header)".into(),
+                ));
+            }
+            t => t.map(Secret::new),
+        };
+        let path = |key: &str| props.get(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let http_tls = match (path("httpTlsCert"), path("httpTlsKey")) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(bad("httpTlsKey", "httpTlsCert needs httpTlsKey".into())),
+            (None, Some(_)) => return Err(bad("httpTlsCert", "httpTlsKey needs httpTlsCert".into())),
+        };
+        let file_roots: Vec<PathBuf> = props
+            .get("fileRoots")
+            .map(|r| {
+                r.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let roots = FileRoots::new(&file_roots, &store_path_root_dir)
+            .map_err(|e| bad("fileRoots", e))?;
+        let env = props
+            .get("configEnvAllowlist")
+            .map(|l| crate::security::secrets::EnvAllowlist::parse(l))
+            .unwrap_or_default();
+        let limit = |key: &str, default: u64, min: u64| match props.get(key) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n >= min => Ok(n),
+                _ => Err(bad(key, format!("`{v}` is not a number >= {min}"))),
+            },
+        };
+        let defaults = HttpLimits::default();
+        let http_limits = HttpLimits {
+            max_body_bytes: limit("httpMaxBodyBytes", defaults.max_body_bytes as u64, 1024)?
+                as usize,
+            request_timeout: Duration::from_millis(limit(
+                "httpRequestTimeoutMs",
+                defaults.request_timeout.as_millis() as u64,
+                100,
+            )?),
+            max_concurrent: limit("httpMaxConcurrentRequests", defaults.max_concurrent as u64, 1)?
+                as usize,
+        };
         let warnings = props
             .keys()
             .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
@@ -271,6 +402,12 @@ impl WorkerConfig {
                 auto_create_group_enable: boolean("autoCreateGroupEnable", true)?,
                 plugin_paths,
                 cluster_name: props.get("clusterName").filter(|c| !c.is_empty()).cloned(),
+                rest_auth_token,
+                legacy_get_writes: boolean("legacyGetWrites", true)?,
+                http_tls,
+                http_tls_ca_file: path("httpTlsCaFile"),
+                grants: GrantPolicy { roots, env },
+                http_limits,
             },
             warnings,
         ))
@@ -328,8 +465,35 @@ pub struct HostSettings {
 }
 
 impl HostSettings {
-    /// Reads the host-level keys of `config`.
-    pub fn from_config(config: &ConnectorConfig) -> Result<Self, ConnectorConfigError> {
+    /// Reads the host-level keys of `config` (references already resolved) and checks its
+    /// grants against the worker's `policy`: `file.dir` inside `fileRoots`, `kafka.client.*`
+    /// on the allowlist.
+    pub fn from_config(
+        config: &ConnectorConfig,
+        policy: &GrantPolicy,
+    ) -> Result<Self, ConnectorConfigError> {
+        let refused = |e: String| match e.split_once(": ") {
+            Some((key, reason)) => ConnectorConfigError {
+                key: key.to_string(),
+                reason: reason.to_string(),
+            },
+            None => ConnectorConfigError {
+                key: String::new(),
+                reason: e,
+            },
+        };
+        let file_dir = match config.get(FILE_DIR).filter(|d| !d.is_empty()) {
+            Some(dir) => Some(policy.roots.check_dir(FILE_DIR, dir).map_err(refused)?),
+            None => None,
+        };
+        let mut kafka = crate::model::KafkaGrant::from_config(config);
+        kafka.properties = crate::security::kafka_properties::check(
+            &kafka.properties,
+            crate::security::kafka_properties::Setter::Config,
+            &policy.roots,
+            crate::model::CLIENT_PREFIX,
+        )
+        .map_err(refused)?;
         fn number<T>(
             config: &ConnectorConfig,
             key: &str,
@@ -381,11 +545,8 @@ impl HostSettings {
                         .collect()
                 })
                 .unwrap_or_default(),
-            file_dir: config
-                .get(FILE_DIR)
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from),
-            kafka: crate::model::KafkaGrant::from_config(config),
+            file_dir,
+            kafka,
             retry_timeout: match number(config, RETRY_TIMEOUT, -1i64, -1, 31_536_000_000)? {
                 -1 => None,
                 ms => Some(Duration::from_millis(ms as u64)),
@@ -464,22 +625,22 @@ mod tests {
         let mut config = ConnectorConfig::new();
         config.insert(TASKS_NUM.into(), "0".into());
         assert_eq!(
-            HostSettings::from_config(&config).unwrap_err().key,
+            HostSettings::from_config(&config, &GrantPolicy::default()).unwrap_err().key,
             TASKS_NUM
         );
         config.insert(TASKS_NUM.into(), "3".into());
         config.insert(ROCKETMQ_TOPICS.into(), "a, b,".into());
-        let settings = HostSettings::from_config(&config).unwrap();
+        let settings = HostSettings::from_config(&config, &GrantPolicy::default()).unwrap();
         assert_eq!(settings.tasks, 3);
         assert_eq!(settings.rocketmq_topics, vec!["a", "b"]);
         assert_eq!(settings.memory_max, 64 << 20);
         assert_eq!(settings.retry_timeout, None);
         config.insert(RETRY_TIMEOUT.into(), "1500".into());
-        let settings = HostSettings::from_config(&config).unwrap();
+        let settings = HostSettings::from_config(&config, &GrantPolicy::default()).unwrap();
         assert_eq!(settings.retry_timeout, Some(Duration::from_millis(1500)));
         config.insert(RETRY_TIMEOUT.into(), "-2".into());
         assert_eq!(
-            HostSettings::from_config(&config).unwrap_err().key,
+            HostSettings::from_config(&config, &GrantPolicy::default()).unwrap_err().key,
             RETRY_TIMEOUT
         );
     }

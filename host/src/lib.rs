@@ -10,7 +10,9 @@
 //! - [`rocketmq`]: the hub client (producer, consumers, message mapping).
 //! - [`store`]: local persistence of configs and delivered positions.
 //! - [`worker`]: the connectors of this process.
-//! - [`rest`]: the HTTP API.
+//! - [`rest`]: the HTTP API (authentication, limits, TLS).
+//! - [`security`]: what a caller, a config and a guest may reach: file roots, Kafka property
+//!   allowlist, secrets and references.
 //!
 //! A record's path, source side: `task::source` calls the guest's `poll()`, hands the batch to
 //! `rocketmq::Hub::send_batch`, and only when RocketMQ acknowledged it records the position in
@@ -29,6 +31,7 @@ pub mod model;
 pub mod plugin;
 pub mod rest;
 pub mod rocketmq;
+pub mod security;
 pub mod store;
 pub mod task;
 pub mod wasm;

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry::cluster::membership::{JoinError, Membership};
+use ferry::cluster::peer::{PeerClient, PeerTls};
+use ferry::rest::RequestGuard;
+use ferry::rest::tls::TlsListener;
 use ferry::cluster::sync::ClusterSync;
 use ferry::cluster::{ClusterNames, ConfigEvent};
 use ferry::config::WorkerConfig;
@@ -30,7 +33,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,rocketmq=warn,rocketmq_client_rust=warn,rocketmq_transport=warn,rocketmq_remoting=warn".into()),
         )
         .with_ansi(false)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbedStderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let file = match args.as_slice() {
@@ -79,6 +82,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log's destination: stderr, with every secret value this process has seen replaced by
+/// `[hidden]` (a guest or librdkafka may echo one in an error).
+struct ScrubbedStderr;
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(ferry::security::secrets::scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// A startup error the operator must fix in the settings (exit code 2, like a bad config).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -88,6 +107,22 @@ async fn run(
     config: WorkerConfig,
     context: rocketmq_runtime::ChildServiceContext,
 ) -> anyhow::Result<()> {
+    for secret in [&config.rest_auth_token, &config.secret_key].into_iter().flatten() {
+        ferry::security::secrets::remember(secret.expose());
+    }
+    let tls = match &config.http_tls {
+        Some(files) => Some(
+            ferry::rest::tls::acceptor(files).map_err(|e| Misconfigured(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let peers = PeerClient::new(
+        config.rest_auth_token.clone(),
+        config.http_tls.as_ref().map(|_| PeerTls {
+            ca_file: config.http_tls_ca_file.clone(),
+        }),
+    )
+    .map_err(|e| Misconfigured(format!("httpTlsCaFile: {e}")))?;
     let store = Arc::new(Store::open(&config.store_path_root_dir)?);
     let runtime = WasmRuntime::new(&store.dir().join("compile-cache"))?;
     let registry = Arc::new(PluginRegistry::new(runtime, config.plugin_paths.clone()));
@@ -105,7 +140,11 @@ async fn run(
             acl: config.acl_enable.then(|| {
                 (
                     config.access_key.clone().unwrap_or_default(),
-                    config.secret_key.clone().unwrap_or_default(),
+                    config
+                        .secret_key
+                        .as_ref()
+                        .map(|k| k.expose().to_string())
+                        .unwrap_or_default(),
                 )
             }),
             auto_create: config.auto_create_group_enable,
@@ -127,9 +166,11 @@ async fn run(
             registry: registry.clone(),
             hub,
             store: store.clone(),
+            grants: Arc::new(config.grants.clone()),
         },
         &config.worker_id,
         Some(sync.clone()),
+        peers,
     );
     if let Ok(mut members) = membership.read().await {
         members.insert(config.worker_id.clone());
@@ -185,9 +226,10 @@ async fn run(
             )
         })?;
     let addr = listener.local_addr()?;
-    tracing::info!(worker = %config.worker_id, %addr, "ferry worker listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(worker = %config.worker_id, %addr, scheme, auth = config.rest_auth_token.is_some(), "ferry worker listening");
     println!(
-        "ferry: worker {} listening on http://{addr}",
+        "ferry: worker {} listening on {scheme}://{addr}",
         config.worker_id
     );
     let advertised = ferry::cluster::advertise::rest_address(
@@ -207,9 +249,24 @@ async fn run(
         sync.clone(),
         announcement,
     ));
-    axum::serve(listener, ferry::rest::router(worker.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let guard = RequestGuard::new(
+        config.rest_auth_token.clone(),
+        config.legacy_get_writes,
+        config.http_limits.clone(),
+    );
+    let app = ferry::rest::router(worker.clone(), guard);
+    match tls {
+        Some(acceptor) => {
+            axum::serve(TlsListener::new(listener, acceptor)?, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+    }
     tracing::info!("shutting down: finishing in-flight deliveries");
     worker.shutdown().await;
     store.flush()?;

@@ -39,13 +39,14 @@ pub mod sink_bindings {
             "ferry:connector/log@0.1.0": crate::source_bindings::ferry::connector0_1_0::log,
             "ferry:connector/clock@0.1.0": crate::source_bindings::ferry::connector0_1_0::clock,
             "ferry:connector/kafka@0.1.0": crate::source_bindings::ferry::connector0_1_0::kafka,
+            "ferry:connector/types@0.2.0": crate::source_bindings::ferry::connector0_2_0::types,
         },
     });
 }
 
-pub use source_bindings::ferry::connector0_1_0::types::{
-    ConfigKey, ConnectorInfo, Error, Message, Position, RecordBatch,
-};
+pub use source_bindings::ferry::connector0_1_0::types::{Error, Message, Position, RecordBatch};
+/// What `describe()` returns, and one config key of it (0.2.0: keys can be `secret`).
+pub use source_bindings::ferry::connector0_2_0::types::{ConfigKey, ConnectorInfo};
 /// Records read from one source partition, with the offset to resume after them.
 pub use source_bindings::ferry::connector0_2_0::types::SourceBatch;
 
@@ -118,6 +119,17 @@ pub fn config_key(name: &str, required: bool, default: Option<&str>, doc: &str) 
         required,
         default_value: default.map(Into::into),
         doc: doc.into(),
+        secret: false,
+    }
+}
+
+/// Describes a secret config key (a password, an API key): the host shows its value as
+/// `[hidden]` in every answer and log, and operators may give it as `${env:NAME}` or
+/// `${file:/path:key}`, resolved only on the worker that runs the task.
+pub fn secret_config_key(name: &str, required: bool, doc: &str) -> ConfigKey {
+    ConfigKey {
+        secret: true,
+        ..config_key(name, required, None, doc)
     }
 }
 
@@ -259,15 +271,15 @@ impl<T: SourceTask> source_bindings::exports::ferry::connector0_2_0::source::Gue
     }
 }
 
-impl<T: SinkTask> sink_bindings::exports::ferry::connector0_1_0::sink::GuestSinkTask
+impl<T: SinkTask> sink_bindings::exports::ferry::connector0_2_0::sink::GuestSinkTask
     for SinkTaskAdapter<T>
 {
     fn open(
         config: Config,
-    ) -> Result<sink_bindings::exports::ferry::connector0_1_0::sink::SinkTask, Error> {
+    ) -> Result<sink_bindings::exports::ferry::connector0_2_0::sink::SinkTask, Error> {
         let task = T::open(config)?;
         Ok(
-            sink_bindings::exports::ferry::connector0_1_0::sink::SinkTask::new(SinkTaskAdapter(
+            sink_bindings::exports::ferry::connector0_2_0::sink::SinkTask::new(SinkTaskAdapter(
                 RefCell::new(task),
             )),
         )
@@ -312,7 +324,7 @@ macro_rules! export_source {
 macro_rules! export_sink {
     ($connector:ty) => {
         struct __FerrySinkExport;
-        impl $crate::sink_bindings::exports::ferry::connector0_1_0::sink::Guest
+        impl $crate::sink_bindings::exports::ferry::connector0_2_0::sink::Guest
             for __FerrySinkExport
         {
             type SinkTask = $crate::SinkTaskAdapter<<$connector as $crate::SinkConnector>::Task>;

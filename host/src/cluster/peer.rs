@@ -7,6 +7,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::security::Secret;
+
+/// How peers are reached when the REST API serves HTTPS (`httpTlsCert`).
+#[derive(Clone, Debug, Default)]
+pub struct PeerTls {
+    /// `httpTlsCaFile`: a CA (PEM) trusted beside the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
 /// How long a peer may take to answer a read.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the leader may take to apply a forwarded write (it validates the config, publishes
@@ -29,26 +38,42 @@ pub struct PeerError {
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
+    /// `http` or `https` (every worker of a cluster serves the same).
+    scheme: &'static str,
+    /// The cluster's `restAuthToken`, sent on every call.
+    token: Option<Secret>,
 }
 
 impl Default for PeerClient {
     fn default() -> Self {
-        Self::new()
+        Self::new(None, None).expect("a plain HTTP client builds")
     }
 }
 
 impl PeerClient {
-    /// A client that never goes through a proxy (peers are reached directly).
-    pub fn new() -> Self {
-        let http = reqwest::Client::builder()
+    /// A client that never goes through a proxy (peers are reached directly), sends `token`,
+    /// and, with `tls`, speaks HTTPS trusting the system's roots plus the CA file, if any.
+    pub fn new(token: Option<Secret>, tls: Option<PeerTls>) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
             .no_proxy()
-            .connect_timeout(PEER_TIMEOUT)
-            .build()
-            .expect("a plain HTTP client builds");
-        PeerClient { http }
+            .connect_timeout(PEER_TIMEOUT);
+        if let Some(PeerTls { ca_file: Some(file) }) = &tls {
+            let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(|e| describe(&e))?;
+        Ok(PeerClient {
+            http,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            token,
+        })
     }
 
-    /// `GET http://{addr}{path}`, expecting 200 and JSON.
+    /// `GET {scheme}://{addr}{path}`, expecting 200 and JSON.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         addr: &str,
@@ -56,7 +81,7 @@ impl PeerClient {
     ) -> Result<T, PeerError> {
         let request = self
             .http
-            .get(format!("http://{addr}{path}"))
+            .get(format!("{}://{addr}{path}", self.scheme))
             .timeout(PEER_TIMEOUT);
         let (status, body) = self.exchange(addr, request).await?;
         if status != 200 {
@@ -68,7 +93,7 @@ impl PeerClient {
         decode(addr, &body)
     }
 
-    /// `POST http://{addr}{path}` with a JSON body: the status and the JSON answer.
+    /// `POST {scheme}://{addr}{path}` with a JSON body: the status and the JSON answer.
     pub async fn post_json<B: Serialize, T: DeserializeOwned>(
         &self,
         addr: &str,
@@ -77,7 +102,7 @@ impl PeerClient {
     ) -> Result<(u16, T), PeerError> {
         let request = self
             .http
-            .post(format!("http://{addr}{path}"))
+            .post(format!("{}://{addr}{path}", self.scheme))
             .timeout(WRITE_TIMEOUT)
             .json(body);
         let (status, body) = self.exchange(addr, request).await?;
@@ -92,6 +117,10 @@ impl PeerClient {
         let err = |reason: String| PeerError {
             addr: addr.to_string(),
             reason,
+        };
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
         };
         let mut response = request.send().await.map_err(|e| err(describe(&e)))?;
         let status = response.status().as_u16();

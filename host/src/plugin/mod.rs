@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::wasm::bindings::ConnectorInfo;
+use crate::wasm::ConnectorInfo;
 use crate::wasm::{PluginCode, PluginKind, WasmError, WasmRuntime};
 
 pub use watcher::watch_plugin_dirs;

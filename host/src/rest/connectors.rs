@@ -32,7 +32,7 @@ pub async fn create(
     worker.create(&name, config.clone()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": name, "config": config })),
+        Json(json!({ "name": name, "config": worker.redacted(&config) })),
     ))
 }
 
@@ -41,7 +41,7 @@ pub async fn get_one(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let config = worker.config(&name).await?;
+    let config = worker.redacted(&worker.config(&name).await?);
     let status = worker.status(&name).await?;
     Ok(Json(
         json!({ "name": name, "config": config, "type": status.kind, "tasks": status.tasks.len() }),
@@ -53,7 +53,7 @@ pub async fn get_config(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(worker.config(&name).await?)))
+    Ok(Json(json!(worker.redacted(&worker.config(&name).await?))))
 }
 
 /// `PUT /connectors/{name}/config`: create (201) or replace (200).
@@ -70,7 +70,10 @@ pub async fn put_config(
     } else {
         StatusCode::OK
     };
-    Ok((code, Json(json!({ "name": name, "config": config }))))
+    Ok((
+        code,
+        Json(json!({ "name": name, "config": worker.redacted(&config) })),
+    ))
 }
 
 /// `GET /connectors/{name}/status`.
@@ -98,6 +101,26 @@ pub async fn restart(
 ) -> Result<StatusCode, ApiError> {
     worker.restart(&name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /connectors/{name}/stop`: stops every task and keeps the config (Kafka Connect's
+/// KIP-980 `STOPPED`; the seed's `disable`).
+pub async fn stop(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    worker.set_enabled(&name, false).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `PUT /connectors/{name}/resume`: runs a stopped connector's tasks again (the seed's
+/// `enable`).
+pub async fn resume(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    worker.set_enabled(&name, true).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// `POST /internal/config-writes`: a config write another worker forwarded to this one, the

@@ -15,6 +15,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// Any status with `code`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -72,6 +81,13 @@ impl From<WorkerError> for ApiError {
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than httpMaxBodyBytes",
+            );
+        }
         ApiError::bad_request("malformed_json", e.body_text())
     }
 }

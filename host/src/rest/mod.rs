@@ -3,20 +3,35 @@
 
 mod connectors;
 mod error;
+pub mod guard;
 mod plugins;
 mod seed;
+pub mod tls;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
 
 pub use error::ApiError;
+pub use guard::RequestGuard;
 
 use crate::worker::Worker;
 
-/// Builds the router over `worker`.
-pub fn router(worker: Arc<Worker>) -> Router {
+/// Builds the router over `worker`, every route behind `guard`.
+pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
+    // The seed's state-changing GET routes, which `legacyGetWrites=false` turns off.
+    let legacy_writes = Router::new()
+        .route("/connectors/create/{name}", get(seed::create))
+        .route("/connectors/update/{name}", get(seed::update))
+        .route("/connectors/single/{name}/remove", get(seed::remove))
+        .route("/plugin/reload", get(plugins::reload))
+        .route("/connectors/all/{action}", get(seed::all_action))
+        .route("/connectors/single/{name}/{action}", get(seed::enable_one))
+        .route("/connectors/taskNum/{name}/{n}", get(seed::task_num))
+        .route_layer(from_fn_with_state(guard.clone(), guard::legacy_write));
     Router::new()
         .route(
             "/healthz",
@@ -36,6 +51,8 @@ pub fn router(worker: Arc<Worker>) -> Router {
         )
         .route("/connectors/{name}/status", get(connectors::status))
         .route("/connectors/{name}/restart", post(connectors::restart))
+        .route("/connectors/{name}/stop", put(connectors::stop))
+        .route("/connectors/{name}/resume", put(connectors::resume))
         .route("/connector-plugins", get(plugins::list))
         // Config writes other workers forward to the leader.
         .route(
@@ -43,23 +60,19 @@ pub fn router(worker: Arc<Worker>) -> Router {
             post(connectors::forwarded_write),
         )
         .route("/plugins/reload", post(plugins::reload))
-        // The seed's routes, unchanged.
-        .route("/connectors/create/{name}", get(seed::create))
-        .route("/connectors/update/{name}", get(seed::update))
-        .route("/connectors/single/{name}/remove", get(seed::remove))
+        // The seed's read routes, unchanged.
         .route("/getConnectors", get(seed::get_connectors))
         .route("/getConnectors/{name}", get(seed::get_connector))
         .route("/getConnectorsStatus/{name}", get(seed::status))
-        .route("/plugin/reload", get(plugins::reload))
         .route("/getClusterInfo", get(seed::cluster_info))
         .route("/cluster", get(seed::cluster_info))
         .route("/getAllocatedTask", get(seed::allocated_tasks))
         .route("/getAllTask/{by_worker}", get(seed::all_tasks))
         .route("/getConnectorTask", get(seed::connector_tasks))
         .route("/getConnectorTask/{name}", get(seed::connector_task))
-        .route("/connectors/all/{action}", get(seed::all_action))
-        .route("/connectors/single/{name}/{action}", get(seed::enable_one))
-        .route("/connectors/taskNum/{name}/{n}", get(seed::task_num))
+        .merge(legacy_writes)
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(guard.max_body_bytes()))
+        .layer(from_fn_with_state(guard, guard::admit))
         .with_state(worker)
 }

@@ -24,7 +24,7 @@ pub async fn list(State(worker): State<Arc<Worker>>) -> Json<Value> {
                 "path": p.path,
                 "sha256": p.sha256,
                 "config": p.info.config_keys.iter().map(|k| json!({
-                    "name": k.name, "required": k.required, "default": k.default_value, "doc": k.doc,
+                    "name": k.name, "required": k.required, "default": k.default_value, "doc": k.doc, "secret": k.secret,
                 })).collect::<Vec<_>>(),
             })
         })

@@ -66,7 +66,13 @@ pub async fn remove(
 
 /// `GET /getConnectors`: every connector config by name.
 pub async fn get_connectors(State(worker): State<Arc<Worker>>) -> Json<Value> {
-    Json(json!(worker.configs().await))
+    let configs: std::collections::BTreeMap<String, ConnectorConfig> = worker
+        .configs()
+        .await
+        .into_iter()
+        .map(|(name, config)| (name, worker.redacted(&config)))
+        .collect();
+    Json(json!(configs))
 }
 
 /// `GET /getConnectors/{name}`.
@@ -74,7 +80,7 @@ pub async fn get_connector(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(worker.config(&name).await?)))
+    Ok(Json(json!(worker.redacted(&worker.config(&name).await?))))
 }
 
 /// `GET /getConnectorsStatus/{name}`.

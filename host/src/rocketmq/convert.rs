@@ -13,8 +13,12 @@ pub const TIMESTAMP_PROPERTY: &str = "FERRY_TS";
 pub const ORIGIN_PROPERTY: &str = "FERRY_ORIGIN";
 /// A key that is not UTF-8, base64-encoded (`KEYS` is a string).
 const KEY_B64_PROPERTY: &str = "FERRY_KEY_B64";
-/// Header names whose values were not UTF-8 are listed here; their values are base64.
+/// Before 0.2: header names whose values were not UTF-8 were listed here (still read).
 const B64_HEADERS_PROPERTY: &str = "FERRY_B64_HEADERS";
+/// A header whose name is not a plain property name: `FERRY_H.<percent-encoded name>`.
+const ENCODED_NAME_PREFIX: &str = "FERRY_H.";
+/// A header whose value is not plain text: `FERRY_B.<percent-encoded name>` = base64 value.
+const ENCODED_VALUE_PREFIX: &str = "FERRY_B.";
 /// The broker's `KEYS` property.
 const KEYS: &str = "KEYS";
 /// The broker's `TAGS` property.
@@ -34,29 +38,31 @@ pub fn to_mq_messages(batch: &RecordBatch, topic: &str, origin: &str) -> Vec<MqM
         .map(|m| {
             let mut builder = MqMessage::builder().topic(topic).body_slice(&m.value);
             if let Some(key) = &m.key {
-                match std::str::from_utf8(key) {
-                    Ok(k) if !k.is_empty() && !k.contains(' ') => builder = builder.key(k),
+                match plain_value(key) {
+                    Some(k) if !k.is_empty() && !k.contains(' ') => builder = builder.key(k),
                     _ => builder = with_prop(builder, KEY_B64_PROPERTY, b64().encode(key)),
                 }
             }
-            let mut binary = Vec::new();
             for (name, value) in &m.headers {
                 if name == TAGS_HEADER
-                    && let Ok(tags) = std::str::from_utf8(value)
+                    && let Some(tags) = plain_value(value)
                 {
                     builder = builder.tags(tags);
                     continue;
                 }
-                match std::str::from_utf8(value) {
-                    Ok(v) => builder = with_prop(builder, name, v.to_string()),
-                    Err(_) => {
-                        binary.push(name.as_str());
-                        builder = with_prop(builder, name, b64().encode(value));
-                    }
-                }
-            }
-            if !binary.is_empty() {
-                builder = with_prop(builder, B64_HEADERS_PROPERTY, binary.join(","));
+                builder = match (plain_name(name), plain_value(value)) {
+                    (true, Some(v)) => with_prop(builder, name, v.to_string()),
+                    (_, Some(v)) => with_prop(
+                        builder,
+                        &format!("{ENCODED_NAME_PREFIX}{}", percent_encode(name)),
+                        v.to_string(),
+                    ),
+                    (_, None) => with_prop(
+                        builder,
+                        &format!("{ENCODED_VALUE_PREFIX}{}", percent_encode(name)),
+                        b64().encode(value),
+                    ),
+                };
             }
             builder = with_prop(builder, TIMESTAMP_PROPERTY, m.timestamp_ms.to_string());
             builder = with_prop(builder, ORIGIN_PROPERTY, origin.to_string());
@@ -65,17 +71,70 @@ pub fn to_mq_messages(batch: &RecordBatch, topic: &str, origin: &str) -> Vec<MqM
         .collect()
 }
 
-/// Adds a user property; a name the broker reserves is kept under `h.<name>`.
+/// Whether a header name can be a RocketMQ property name as it is: printable ASCII without
+/// `%`, not a name the broker reserves (`KEYS`, `TAGS`, `DELAY`, ...), and not in a namespace
+/// Ferry or the broker uses (`FERRY_`, `h.`, `__`). Any other name travels percent-encoded
+/// under [`ENCODED_NAME_PREFIX`] / [`ENCODED_VALUE_PREFIX`], so no header can set a system
+/// property or break the `\x01`/`\x02`-separated property encoding.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'%')
+        && !rocketmq_model::common::message::STRING_HASH_SET.contains(name)
+        && !name.starts_with("FERRY_")
+        && !name.starts_with("h.")
+        && !name.starts_with("__")
+}
+
+/// The value as a property value, when it is UTF-8 without control characters (which include
+/// the encoding's separators); otherwise it travels base64-encoded.
+fn plain_value(value: &[u8]) -> Option<&str> {
+    std::str::from_utf8(value)
+        .ok()
+        .filter(|v| !v.chars().any(char::is_control))
+}
+
+/// `%XX` for every byte outside `A-Z a-z 0-9 - _ . ~`.
+fn percent_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(encoded: &str) -> String {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Adds a property whose name [`plain_name`] or a Ferry prefix made safe.
 fn with_prop(
     builder: rocketmq_model::common::message::message_builder::MessageBuilder,
     name: &str,
     value: String,
 ) -> rocketmq_model::common::message::message_builder::MessageBuilder {
-    let name = if rocketmq_model::common::message::STRING_HASH_SET.contains(name) {
-        format!("h.{name}")
-    } else {
-        name.to_string()
-    };
     builder
         .raw_property(name, value)
         .expect("names outside the broker's reserved set are accepted")
@@ -95,30 +154,39 @@ pub fn from_message_ext(ext: &MessageExt) -> Message {
         (None, Some(keys)) => Some(keys.as_bytes().to_vec()),
         (None, None) => None,
     };
-    let binary: Vec<&str> = get(B64_HEADERS_PROPERTY)
+    let legacy_binary: Vec<&str> = get(B64_HEADERS_PROPERTY)
         .map(|l| l.split(',').collect())
         .unwrap_or_default();
     let reserved = &*rocketmq_model::common::message::STRING_HASH_SET;
     let mut headers: Vec<(String, Vec<u8>)> = props
         .iter()
-        .filter(|(n, _)| {
+        .filter_map(|(n, v)| {
             let n = n.as_str();
-            !reserved.contains(n) && !n.starts_with("FERRY_")
-        })
-        .map(|(n, v)| {
+            if let Some(encoded) = n.strip_prefix(ENCODED_NAME_PREFIX) {
+                return Some((percent_decode(encoded), v.as_bytes().to_vec()));
+            }
+            if let Some(encoded) = n.strip_prefix(ENCODED_VALUE_PREFIX) {
+                let value = b64()
+                    .decode(v.as_str())
+                    .unwrap_or_else(|_| v.as_bytes().to_vec());
+                return Some((percent_decode(encoded), value));
+            }
+            if reserved.contains(n) || n.starts_with("FERRY_") {
+                return None;
+            }
+            // Before 0.2 a reserved header name travelled as `h.<name>`.
             let name = n
-                .as_str()
                 .strip_prefix("h.")
-                .unwrap_or(n.as_str())
-                .to_string();
-            let value = if binary.contains(&name.as_str()) {
+                .filter(|r| reserved.contains(r))
+                .unwrap_or(n);
+            let value = if legacy_binary.contains(&name) {
                 b64()
                     .decode(v.as_str())
                     .unwrap_or_else(|_| v.as_bytes().to_vec())
             } else {
                 v.as_bytes().to_vec()
             };
-            (name, value)
+            Some((name.to_string(), value))
         })
         .collect();
     if let Some(tags) = get(TAGS) {
@@ -134,5 +202,64 @@ pub fn from_message_ext(ext: &MessageExt) -> Message {
         value: ext.body().map(|b| b.to_vec()).unwrap_or_default(),
         headers,
         timestamp_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rocketmq_model::codec::{message_properties_to_string, string_to_message_properties};
+    use rocketmq_model::common::message::MessageTrait;
+
+    use super::*;
+
+    /// What a consumer gets for `messages` after the property encoding the wire uses.
+    fn through_the_wire(batch: &RecordBatch) -> Vec<Message> {
+        to_mq_messages(batch, "t", "origin")
+            .into_iter()
+            .map(|m| {
+                let wire = message_properties_to_string(m.properties().as_map());
+                let mut ext = MessageExt::default();
+                ext.set_message_inner(m);
+                ext.set_properties(string_to_message_properties(Some(&wire)));
+                from_message_ext(&ext)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_byte_in_header_names_and_values_survives_and_none_sets_a_system_property() {
+        let mut headers: Vec<(String, Vec<u8>)> = (0u32..=255)
+            .map(|b| {
+                let c = char::from_u32(b).unwrap();
+                (format!("n{c}x{b}"), vec![b as u8, b'v', b as u8])
+            })
+            .collect();
+        headers.push((String::new(), b"empty name".to_vec()));
+        for reserved in ["KEYS", "TAGS", "DELAY", "UNIQ_KEY", "FERRY_ORIGIN", "h.KEYS", "__STARTDELIVERTIME"] {
+            headers.push((reserved.to_string(), b"forged\x01DELAY\x023".to_vec()));
+        }
+        headers.push(("plain".into(), "täglich".as_bytes().to_vec()));
+        let batch = RecordBatch {
+            topic: "t".into(),
+            partition: 0,
+            messages: vec![Message {
+                offset: 0,
+                key: Some(b"k\x01ey".to_vec()),
+                value: b"v".to_vec(),
+                headers: headers.clone(),
+                timestamp_ms: 7,
+            }],
+        };
+        let sent = &to_mq_messages(&batch, "t", "origin")[0];
+        for system in ["KEYS", "TAGS", "DELAY", "UNIQ_KEY", "__STARTDELIVERTIME"] {
+            assert!(sent.properties().as_map().get(system).is_none(), "{system} was set");
+        }
+        assert_eq!(sent.properties().as_map().get("FERRY_ORIGIN").unwrap(), "origin");
+        assert_eq!(sent.properties().as_map().get("plain").unwrap(), "täglich");
+        let got = &through_the_wire(&batch)[0];
+        headers.sort();
+        assert_eq!(got.headers, headers);
+        assert_eq!(got.key.as_deref(), Some(&b"k\x01ey"[..]));
+        assert_eq!(got.timestamp_ms, 7);
     }
 }

@@ -57,6 +57,8 @@ pub struct TaskDeps {
     pub hub: Arc<Hub>,
     /// Delivered positions.
     pub store: Arc<Store>,
+    /// What connector configs may reach (`fileRoots`, `configEnvAllowlist`).
+    pub grants: Arc<crate::security::GrantPolicy>,
 }
 
 /// A running task: its status and the token that stops it.

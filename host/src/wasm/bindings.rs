@@ -1,6 +1,6 @@
 //! Host bindings generated from `wit/`: the current `ferry:connector@0.2.0` worlds and the
-//! frozen 0.1.0 source world, so components built against either version run. The interfaces
-//! 0.2.0 kept from 0.1.0 (types, log, clock, kafka, and the sink export) are generated once, in
+//! frozen 0.1.0 worlds, so components built against either version run. The interfaces 0.2.0
+//! kept from 0.1.0 (types, log, clock, kafka) are generated once, in
 //! [`source_v01`], and every other module reuses them, so the host implements each capability
 //! once.
 
@@ -35,13 +35,29 @@ pub mod source {
     });
 }
 
-/// The `sink-connector` world. Its export, `ferry:connector/sink@0.1.0`, is the same in both
-/// versions, so one binding serves sinks built against 0.1.0 and 0.2.0.
+/// The 0.2.0 `sink-connector` world: `describe()` may mark config keys secret.
 #[allow(missing_docs)]
 pub mod sink {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "ferry:connector/sink-connector@0.2.0",
+        exports: { default: async },
+        with: {
+            "ferry:connector/types@0.1.0": super::source_v01::ferry::connector0_1_0::types,
+            "ferry:connector/types@0.2.0": super::source::ferry::connector0_2_0::types,
+            "ferry:connector/log@0.1.0": super::source_v01::ferry::connector0_1_0::log,
+            "ferry:connector/clock@0.1.0": super::source_v01::ferry::connector0_1_0::clock,
+            "ferry:connector/kafka@0.1.0": super::source_v01::ferry::connector0_1_0::kafka,
+        },
+    });
+}
+
+/// The frozen 0.1.0 `sink-connector` world (still loaded).
+#[allow(missing_docs)]
+pub mod sink_v01 {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "ferry:connector/sink-connector@0.1.0",
         exports: { default: async },
         with: {
             "ferry:connector/types@0.1.0": super::source_v01::ferry::connector0_1_0::types,
@@ -54,7 +70,7 @@ pub mod sink {
 
 pub use source::ferry::connector0_2_0::types::SourceBatch;
 pub use source_v01::ferry::connector0_1_0::types::{
-    ConfigKey, ConnectorInfo, Error as GuestError, Message, Position, RecordBatch,
+    Error as GuestError, Message, Position, RecordBatch,
 };
 
 /// The imports every Ferry world shares, for the capability implementations.
@@ -64,7 +80,9 @@ pub use source_v01::ferry::connector0_1_0 as imports;
 pub const SOURCE_EXPORT: &str = "ferry:connector/source@0.2.0";
 /// The export of a 0.1.0 source (still loaded; its positions are derived by the host).
 pub const SOURCE_EXPORT_V01: &str = "ferry:connector/source@0.1.0";
-/// The export of a sink (0.1.0 and 0.2.0 alike).
-pub const SINK_EXPORT: &str = "ferry:connector/sink@0.1.0";
+/// The export of a 0.2.0 sink.
+pub const SINK_EXPORT: &str = "ferry:connector/sink@0.2.0";
+/// The export of a 0.1.0 sink (still loaded).
+pub const SINK_EXPORT_V01: &str = "ferry:connector/sink@0.1.0";
 /// The contract versions this host runs.
 pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];

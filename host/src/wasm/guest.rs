@@ -10,9 +10,9 @@ use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::AsyncStdoutStream;
 
-use super::bindings::{self, ConnectorInfo, GuestError, Position, RecordBatch, SourceBatch};
+use super::bindings::{self, GuestError, Position, RecordBatch, SourceBatch};
 use super::state::{GuestOutput, MemoryLimiter, OutputTail, TaskIds, TaskState};
-use super::{GuestFault, GuestLimits, PluginKind, WasmError, WasmRuntime};
+use super::{ConnectorInfo, GuestFault, GuestLimits, PluginKind, WasmError, WasmRuntime};
 
 type Config = Vec<(String, String)>;
 
@@ -57,6 +57,36 @@ macro_rules! on_source {
     };
 }
 
+/// A sink's pre-linked instance, per contract version.
+#[derive(Clone)]
+enum SinkPre {
+    V01(bindings::sink_v01::SinkConnectorPre<TaskState>),
+    V02(bindings::sink::SinkConnectorPre<TaskState>),
+}
+
+/// A sink instance, per contract version.
+enum SinkInstance {
+    V01(bindings::sink_v01::SinkConnector),
+    V02(bindings::sink::SinkConnector),
+}
+
+/// Runs `$body` with `$api`, the instance's `sink` export, whatever its version (the calls
+/// have the same names and, but for `describe`, the same types).
+macro_rules! on_sink {
+    ($instance:expr, |$api:ident| $body:expr) => {
+        match $instance {
+            SinkInstance::V01(b) => {
+                let $api = b.ferry_connector0_1_0_sink();
+                $body
+            }
+            SinkInstance::V02(b) => {
+                let $api = b.ferry_connector0_2_0_sink();
+                $body
+            }
+        }
+    };
+}
+
 /// One compiled plugin version: the component and its pre-linked instance.
 #[derive(Clone)]
 pub struct PluginCode {
@@ -65,7 +95,7 @@ pub struct PluginCode {
     /// The `ferry:connector` version it was built against.
     pub wit_version: &'static str,
     source_pre: Option<SourcePre>,
-    sink_pre: Option<bindings::sink::SinkConnectorPre<TaskState>>,
+    sink_pre: Option<SinkPre>,
 }
 
 impl PluginCode {
@@ -83,6 +113,8 @@ impl PluginCode {
             (PluginKind::Source, "0.1.0")
         } else if has(bindings::SINK_EXPORT) {
             (PluginKind::Sink, "0.2.0")
+        } else if has(bindings::SINK_EXPORT_V01) {
+            (PluginKind::Sink, "0.1.0")
         } else if let Some(other) = exports.iter().find(|e| e.starts_with("ferry:connector/")) {
             return Err(WasmError::UnsupportedVersion(other.clone()));
         } else {
@@ -110,11 +142,21 @@ impl PluginCode {
                 )),
                 sink_pre: None,
             },
+            (PluginKind::Sink, "0.1.0") => PluginCode {
+                kind,
+                wit_version,
+                source_pre: None,
+                sink_pre: Some(SinkPre::V01(
+                    bindings::sink_v01::SinkConnectorPre::new(pre).map_err(link)?,
+                )),
+            },
             (PluginKind::Sink, _) => PluginCode {
                 kind,
                 wit_version,
                 source_pre: None,
-                sink_pre: Some(bindings::sink::SinkConnectorPre::new(pre).map_err(link)?),
+                sink_pre: Some(SinkPre::V02(
+                    bindings::sink::SinkConnectorPre::new(pre).map_err(link)?,
+                )),
             },
         })
     }
@@ -126,16 +168,19 @@ impl PluginCode {
             PluginKind::Source => {
                 let b = guard.instantiate_source(self).await?;
                 guard.arm();
-                let r = on_source!(&b, |api| api.call_describe(&mut guard.store).await);
+                let r = on_source!(&b, |api| api
+                    .call_describe(&mut guard.store)
+                    .await
+                    .map(ConnectorInfo::from));
                 guard.finish("describe", r)
             }
             PluginKind::Sink => {
                 let b = guard.instantiate_sink(self).await?;
                 guard.arm();
-                let r = b
-                    .ferry_connector0_1_0_sink()
+                let r = on_sink!(&b, |api| api
                     .call_describe(&mut guard.store)
-                    .await;
+                    .await
+                    .map(ConnectorInfo::from));
                 guard.finish("describe", r)
             }
         }
@@ -168,17 +213,16 @@ impl PluginCode {
             }
             PluginKind::Sink => {
                 let b = guard.instantiate_sink(self).await?;
-                let api = b.ferry_connector0_1_0_sink();
                 guard.arm();
-                let v = api.call_validate(&mut guard.store, config).await;
+                let v = on_sink!(&b, |api| api.call_validate(&mut guard.store, config).await);
                 let v = guard.finish("validate", v)?;
                 if v.is_err() {
                     (v, Ok(Vec::new()))
                 } else {
                     guard.arm();
-                    let p = api
+                    let p = on_sink!(&b, |api| api
                         .call_task_configs(&mut guard.store, config, max_tasks)
-                        .await;
+                        .await);
                     (v, guard.finish("task-configs", p)?)
                 }
             }
@@ -229,6 +273,18 @@ impl Guarded {
             std::fs::create_dir_all(dir).map_err(|e| {
                 GuestFault::InvalidConfig(format!("file.dir: cannot create {}: {e}", dir.display()))
             })?;
+            // The grant was checked (symlinks resolved) when the config was planned; a symlink
+            // planted since then must not widen it.
+            let resolved = std::fs::canonicalize(dir).map_err(|e| {
+                GuestFault::InvalidConfig(format!("file.dir: cannot resolve {}: {e}", dir.display()))
+            })?;
+            if &resolved != dir {
+                return Err(GuestFault::InvalidConfig(format!(
+                    "file.dir: {} now resolves to {}; refusing the changed grant",
+                    dir.display(),
+                    resolved.display()
+                )));
+            }
             let guest_path = dir.to_string_lossy().into_owned();
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadWrite)
                 .map_err(|e| {
@@ -333,13 +389,22 @@ impl Guarded {
     async fn instantiate_sink(
         &mut self,
         code: &PluginCode,
-    ) -> Result<bindings::sink::SinkConnector, GuestFault> {
+    ) -> Result<SinkInstance, GuestFault> {
         let pre = code
             .sink_pre
             .as_ref()
             .ok_or(GuestFault::Returned("not a sink".into()))?;
         self.arm();
-        let r = pre.instantiate_async(&mut self.store).await;
+        let r = match pre {
+            SinkPre::V01(pre) => pre
+                .instantiate_async(&mut self.store)
+                .await
+                .map(SinkInstance::V01),
+            SinkPre::V02(pre) => pre
+                .instantiate_async(&mut self.store)
+                .await
+                .map(SinkInstance::V02),
+        };
         self.finish("instantiate", r)
     }
 }
@@ -430,7 +495,7 @@ fn legacy_source_batch(records: RecordBatch) -> Option<SourceBatch> {
 /// A live sink task in its own store.
 pub struct SinkGuest {
     guard: Guarded,
-    bindings: bindings::sink::SinkConnector,
+    bindings: SinkInstance,
     task: ResourceAny,
 }
 
@@ -446,11 +511,10 @@ impl SinkGuest {
         let mut guard = Guarded::new(runtime, ids, limits)?;
         let bindings = guard.instantiate_sink(code).await?;
         guard.arm();
-        let r = bindings
-            .ferry_connector0_1_0_sink()
+        let r = on_sink!(&bindings, |api| api
             .sink_task()
             .call_open(&mut guard.store, config)
-            .await;
+            .await);
         let task = guard.finish("open", r)?.map_err(returned)?;
         Ok(SinkGuest {
             guard,
@@ -462,12 +526,10 @@ impl SinkGuest {
     /// `put(batches)`: returns once the destination acknowledged.
     pub async fn put(&mut self, batches: &[RecordBatch]) -> Result<(), GuestFault> {
         self.guard.arm();
-        let r = self
-            .bindings
-            .ferry_connector0_1_0_sink()
+        let r = on_sink!(&self.bindings, |api| api
             .sink_task()
             .call_put(&mut self.guard.store, self.task, batches)
-            .await;
+            .await);
         self.guard.finish("put", r)?.map_err(returned)
     }
 
@@ -475,12 +537,10 @@ impl SinkGuest {
     /// so a sink that buffers in `put()` loses nothing.
     pub async fn flush(&mut self) -> Result<(), GuestFault> {
         self.guard.arm();
-        let r = self
-            .bindings
-            .ferry_connector0_1_0_sink()
+        let r = on_sink!(&self.bindings, |api| api
             .sink_task()
             .call_flush(&mut self.guard.store, self.task)
-            .await;
+            .await);
         self.guard.finish("flush", r)?.map_err(returned)
     }
 }

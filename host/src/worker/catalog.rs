@@ -436,7 +436,13 @@ impl Worker {
                     class: class.clone(),
                     known: self.deps.registry.known_classes(),
                 })?;
-        let settings = HostSettings::from_config(config)
+        // References are resolved here, on the worker that plans (and runs) the tasks: the
+        // stored and published config keeps `${env:..}` / `${file:..}`, never the secret.
+        let declared = plugin.info.secret_keys();
+        crate::security::secrets::remember_config(config, &declared);
+        let config = &crate::security::secrets::resolve(config, &self.deps.grants)
+            .map_err(WorkerError::InvalidConfig)?;
+        let settings = HostSettings::from_config(config, &self.deps.grants)
             .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
         let grant = settings.kafka.clone();
         tokio::task::spawn_blocking(move || grant.validate())
@@ -453,8 +459,12 @@ impl Worker {
                 crate::config::ROCKETMQ_TOPICS.into(),
             ));
         }
-        let mut pairs: Vec<(String, String)> =
-            config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // `kafka.client.*` is for the host's Kafka clients: its secrets never enter the sandbox.
+        let mut pairs: Vec<(String, String)> = config
+            .iter()
+            .filter(|(k, _)| !k.starts_with(crate::model::CLIENT_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         // Connectors name their consumer groups after the connector (the seed's convention).
         pairs.push((CONNECTOR_NAME.into(), name.to_string()));
         let tasks = plugin

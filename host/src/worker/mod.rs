@@ -161,12 +161,17 @@ pub struct Worker {
 impl Worker {
     /// A worker with id `id`, alone until [`Self::members_changed`] says otherwise; call
     /// [`Self::reconcile_now`] to start the stored connectors.
-    pub fn new(deps: TaskDeps, id: &str, sync: Option<Arc<ClusterSync>>) -> Arc<Worker> {
+    pub fn new(
+        deps: TaskDeps,
+        id: &str,
+        sync: Option<Arc<ClusterSync>>,
+        peers: PeerClient,
+    ) -> Arc<Worker> {
         Arc::new(Worker {
             deps,
             id: id.to_string(),
             sync,
-            peers: PeerClient::new(),
+            peers,
             catalog: catalog::Catalog::default(),
             supervisor: tokio::sync::Mutex::new(supervisor::Supervisor::new(id)),
             view: RwLock::new(View {
@@ -203,6 +208,17 @@ impl Worker {
     /// A connector's config.
     pub async fn config(&self, name: &str) -> Result<ConnectorConfig, WorkerError> {
         self.live_config(name).map(|(c, _)| c)
+    }
+
+    /// `config` as answers show it: secret values (by key name, or declared secret by the
+    /// connector's plugin) replaced by `[hidden]`.
+    pub fn redacted(&self, config: &ConnectorConfig) -> ConnectorConfig {
+        let declared = config
+            .get(crate::config::CONNECTOR_CLASS)
+            .and_then(|class| self.deps.registry.resolve(class))
+            .map(|plugin| plugin.info.secret_keys())
+            .unwrap_or_default();
+        crate::security::secrets::redact(config, &declared)
     }
 
     /// Every connector's config.

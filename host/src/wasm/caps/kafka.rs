@@ -18,10 +18,8 @@ use wasmtime::component::Resource;
 pub use crate::model::{BOOTSTRAP_KEY, CLIENT_PREFIX, KafkaGrant};
 use crate::wasm::bindings::imports::kafka::{Host, HostConsumer, HostProducer, PartitionOffset};
 use crate::wasm::bindings::{Message, RecordBatch};
+use crate::security::kafka_properties;
 use crate::wasm::state::TaskState;
-
-/// Properties a guest may not set: they would reach other servers.
-const FORBIDDEN: &[&str] = &["bootstrap.servers", "metadata.broker.list"];
 
 impl KafkaGrant {
     /// Checks the user's `kafka.client.*` properties with librdkafka itself (a bad property is
@@ -29,13 +27,6 @@ impl KafkaGrant {
     pub fn validate(&self) -> Result<(), String> {
         if self.bootstrap.is_none() && self.properties.is_empty() {
             return Ok(());
-        }
-        for key in self.properties.keys() {
-            if FORBIDDEN.contains(&key.as_str()) {
-                return Err(format!(
-                    "{CLIENT_PREFIX}{key}: not allowed; use {BOOTSTRAP_KEY}"
-                ));
-            }
         }
         let mut config = ClientConfig::new();
         config.set(
@@ -51,7 +42,8 @@ impl KafkaGrant {
             .map_err(|e| format!("{CLIENT_PREFIX}*: librdkafka refused the properties: {e}"))
     }
 
-    /// Builds a client config: host defaults, then the guest's properties, then the user's.
+    /// Builds a client config: host defaults, then the guest's properties (only those on the
+    /// allowlist, see `security::kafka_properties`), then the user's.
     fn client_config(
         &self,
         defaults: &[(&str, &str)],
@@ -65,12 +57,14 @@ impl KafkaGrant {
         for (k, v) in defaults {
             config.set(*k, *v);
         }
-        for (k, v) in guest {
-            if FORBIDDEN.contains(&k.as_str()) {
-                return Err(format!(
-                    "kafka: a connector may not set `{k}`; the host uses `{BOOTSTRAP_KEY}`"
-                ));
-            }
+        let guest = kafka_properties::check(
+            &guest.iter().cloned().collect(),
+            kafka_properties::Setter::Guest,
+            &crate::security::FileRoots::default(),
+            "",
+        )
+        .map_err(|e| format!("kafka: {e}"))?;
+        for (k, v) in &guest {
             config.set(k, v);
         }
         for (k, v) in &self.properties {
@@ -235,6 +229,7 @@ impl HostConsumer for TaskState {
         topics: Vec<String>,
         properties: Vec<(String, String)>,
     ) -> Result<Resource<KafkaConsumer>, String> {
+        kafka_properties::check_group(&self.ids.connector, &group)?;
         let mut config = self.kafka.client_config(
             &[
                 ("enable.auto.commit", "false"),
