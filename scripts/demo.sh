@@ -18,6 +18,7 @@ rm -rf "$demo" && mkdir -p "$demo/out"
 cat > "$demo/connect.conf" <<CONF
 workerId=demo-worker-1
 storePathRootDir=$demo/store
+fileRoots=$demo/out
 httpPort=$port
 namesrvAddr=127.0.0.1:9876
 aclEnable=false

@@ -51,9 +51,17 @@ pub fn unique(prefix: &str) -> String {
 
 /// A fresh folder under the system temp folder.
 pub fn temp_dir(prefix: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique(prefix));
+    let dir = files_root().join(unique(prefix));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The directory test workers list in `fileRoots`: connectors may be granted folders in it
+/// ([`temp_dir`] makes them there); worker stores live outside it.
+pub fn files_root() -> PathBuf {
+    let root = std::env::temp_dir().join("ferry-test-files");
+    std::fs::create_dir_all(&root).unwrap();
+    root
 }
 
 /// Polls `check` every 100 ms until it returns `Some` or `timeout` passes (then panics with
@@ -88,6 +96,8 @@ pub struct Worker {
     pub log: PathBuf,
     /// Extra environment of the process (test knobs).
     pub env: Vec<(String, String)>,
+    /// `restAuthToken`, when the test set one: sent by [`Self::request`].
+    pub token: Option<String>,
 }
 
 impl Worker {
@@ -106,7 +116,7 @@ impl Worker {
 
     /// Writes the worker's folders and `connect.conf` without starting it.
     pub fn prepare(plugins: &[&str], cluster: &str, worker_id: &str) -> Worker {
-        let root = temp_dir("ferry-worker");
+        let root = std::env::temp_dir().join(unique("ferry-worker"));
         let plugin_dir = root.join("plugins");
         std::fs::create_dir_all(&plugin_dir).unwrap();
         for p in plugins {
@@ -121,11 +131,12 @@ impl Worker {
             &conf,
             format!(
                 "workerId={}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={}\naclEnable=false\n\
-                 autoCreateGroupEnable=true\npluginPaths={}\nclusterName={cluster}\n",
+                 autoCreateGroupEnable=true\npluginPaths={}\nclusterName={cluster}\nfileRoots={}\n",
                 worker_id,
                 store.display(),
                 namesrv(),
-                plugin_dir.display()
+                plugin_dir.display(),
+                files_root().display()
             ),
         )
         .unwrap();
@@ -138,6 +149,7 @@ impl Worker {
             conf,
             worker_id: worker_id.to_string(),
             env: Vec::new(),
+            token: None,
         }
     }
 
@@ -180,8 +192,11 @@ impl Worker {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent && let Some(at) = line.find("http://") {
-                    let _ = tx.send(line[at + 7..].trim().to_string());
+                if !sent
+                    && line.contains(" listening on http")
+                    && let Some(at) = line.find("://")
+                {
+                    let _ = tx.send(line[at + 3..].trim().to_string());
                     sent = true;
                 }
             }
@@ -234,7 +249,13 @@ impl Worker {
 
     /// One HTTP request; returns (status, parsed JSON body or Null).
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        http(&self.addr, method, path, body)
+        match &self.token {
+            Some(token) => {
+                let auth = format!("Bearer {token}");
+                http_with(&self.addr, method, path, body, &[("Authorization", &auth)])
+            }
+            None => http(&self.addr, method, path, body),
+        }
     }
 
     /// Creates a connector through `POST /connectors`, asserting 201.
@@ -298,14 +319,29 @@ pub fn url_encode(s: &str) -> String {
 
 /// A minimal HTTP/1.1 client (one request per connection).
 pub fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    http_with(addr, method, path, body, &[])
+}
+
+/// [`http`] with extra request headers (`Authorization`, `Origin`...).
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{payload}",
         payload.len()
     )
     .unwrap();

@@ -293,6 +293,17 @@ fn round_trip_kafka_rocketmq_kafka_keeps_key_value_headers_timestamp() {
                 ("text".into(), format!("t{i}").into_bytes()),
                 ("binary".into(), vec![0, 0xfe, (i % 256) as u8]),
                 ("rocketmq.tags".into(), b"TagA".to_vec()),
+                // Every character U+0001..U+00FF in a name, every byte in a value. (U+0000
+                // cannot come back: the rdkafka crate reads header names as C strings.)
+                (
+                    format!("n{}", char::from_u32(1 + (i % 255) as u32).unwrap()),
+                    (0..=255u8).collect(),
+                ),
+                ("sep\x01\x02=:%".into(), b"\x01\x02".to_vec()),
+                // Names RocketMQ reserves for system properties: carried, never applied.
+                ("KEYS".into(), b"forged-key".to_vec()),
+                ("DELAY".into(), b"3".to_vec()),
+                ("FERRY_ORIGIN".into(), b"forged-origin".to_vec()),
             ],
             timestamp: 1_610_000_000_000 + i as i64,
         })

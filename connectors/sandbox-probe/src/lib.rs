@@ -102,10 +102,10 @@ impl SourceTask for ProbeTask {
             for (name, result) in self.attempts() {
                 ferry_sdk::log::info(&format!("probe {name}: {result}"));
             }
-            ferry_sdk::log::info(&format!(
-                "probe pin seen by the guest: {}",
-                get(&self.config, "probe.pin").unwrap_or("(none)")
-            ));
+            let pin = get(&self.config, "probe.pin").unwrap_or("");
+            ferry_sdk::log::info(&format!("probe pin seen by the guest: {pin} ({} chars)", pin.len()));
+            let host_keys = self.config.iter().filter(|(k, _)| k.starts_with("kafka.client.")).count();
+            ferry_sdk::log::info(&format!("probe kafka.client keys seen by the guest: {host_keys}"));
             ferry_sdk::log::info("probe finished");
         }
         Ok(Vec::new())
