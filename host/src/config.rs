@@ -329,7 +329,10 @@ impl WorkerConfig {
             Some(t) if t.len() < 16 => {
                 return Err(bad(
                     "restAuthToken",
-                    format!("{} characters is too short to resist guessing: use at least 16", t.len()),
+                    format!(
+                        "{} characters is too short to resist guessing: use at least 16",
+                        t.len()
+                    ),
                 ));
             }
             Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => {
@@ -344,8 +347,12 @@ impl WorkerConfig {
         let http_tls = match (path("httpTlsCert"), path("httpTlsKey")) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
-            (Some(_), None) => return Err(bad("httpTlsKey", "httpTlsCert needs httpTlsKey".into())),
-            (None, Some(_)) => return Err(bad("httpTlsCert", "httpTlsKey needs httpTlsCert".into())),
+            (Some(_), None) => {
+                return Err(bad("httpTlsKey", "httpTlsCert needs httpTlsKey".into()));
+            }
+            (None, Some(_)) => {
+                return Err(bad("httpTlsCert", "httpTlsKey needs httpTlsCert".into()));
+            }
         };
         let file_roots: Vec<PathBuf> = props
             .get("fileRoots")
@@ -357,8 +364,8 @@ impl WorkerConfig {
                     .collect()
             })
             .unwrap_or_default();
-        let roots = FileRoots::new(&file_roots, &store_path_root_dir)
-            .map_err(|e| bad("fileRoots", e))?;
+        let roots =
+            FileRoots::new(&file_roots, &store_path_root_dir).map_err(|e| bad("fileRoots", e))?;
         let env = props
             .get("configEnvAllowlist")
             .map(|l| crate::security::secrets::EnvAllowlist::parse(l))
@@ -379,8 +386,11 @@ impl WorkerConfig {
                 defaults.request_timeout.as_millis() as u64,
                 100,
             )?),
-            max_concurrent: limit("httpMaxConcurrentRequests", defaults.max_concurrent as u64, 1)?
-                as usize,
+            max_concurrent: limit(
+                "httpMaxConcurrentRequests",
+                defaults.max_concurrent as u64,
+                1,
+            )? as usize,
         };
         let warnings = props
             .keys()
@@ -621,11 +631,50 @@ mod tests {
     }
 
     #[test]
+    fn security_settings_are_checked() {
+        let base = "workerId=w\nstorePathRootDir=/tmp/ferry-config-test/store\nnamesrvAddr=a:1\npluginPaths=/p\n";
+        let load = |extra: &str| {
+            WorkerConfig::from_properties(
+                Path::new("c.conf"),
+                &parse_properties(&format!("{base}{extra}")),
+            )
+        };
+        let (config, _) = load("").unwrap();
+        assert!(config.rest_auth_token.is_none() && config.legacy_get_writes);
+        assert!(config.grants.roots.roots().is_empty());
+        let (config, _) = load("restAuthToken=0123456789abcdef\nlegacyGetWrites=false\n").unwrap();
+        assert!(config.rest_auth_token.unwrap().matches(b"0123456789abcdef"));
+        assert!(!config.legacy_get_writes);
+        for (extra, key) in [
+            ("restAuthToken=short\n", "restAuthToken"),
+            ("restAuthToken=0123456789 abcdef\n", "restAuthToken"),
+            (
+                "restAuthToken=0123456789abcdef\nrestAuthTokenFile=/x\n",
+                "restAuthTokenFile",
+            ),
+            (
+                "restAuthTokenFile=/nonexistent/token\n",
+                "restAuthTokenFile",
+            ),
+            ("httpTlsCert=/x.pem\n", "httpTlsKey"),
+            ("fileRoots=/tmp/ferry-config-test\n", "fileRoots"),
+            ("fileRoots=/nonexistent-root\n", "fileRoots"),
+            ("httpMaxBodyBytes=10\n", "httpMaxBodyBytes"),
+        ] {
+            std::fs::create_dir_all("/tmp/ferry-config-test").unwrap();
+            let err = load(extra).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{extra}: {err}");
+        }
+    }
+
+    #[test]
     fn host_settings_check_ranges() {
         let mut config = ConnectorConfig::new();
         config.insert(TASKS_NUM.into(), "0".into());
         assert_eq!(
-            HostSettings::from_config(&config, &GrantPolicy::default()).unwrap_err().key,
+            HostSettings::from_config(&config, &GrantPolicy::default())
+                .unwrap_err()
+                .key,
             TASKS_NUM
         );
         config.insert(TASKS_NUM.into(), "3".into());
@@ -640,7 +689,9 @@ mod tests {
         assert_eq!(settings.retry_timeout, Some(Duration::from_millis(1500)));
         config.insert(RETRY_TIMEOUT.into(), "-2".into());
         assert_eq!(
-            HostSettings::from_config(&config, &GrantPolicy::default()).unwrap_err().key,
+            HostSettings::from_config(&config, &GrantPolicy::default())
+                .unwrap_err()
+                .key,
             RETRY_TIMEOUT
         );
     }

@@ -11,12 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 use ferry::cluster::membership::{JoinError, Membership};
 use ferry::cluster::peer::{PeerClient, PeerTls};
-use ferry::rest::RequestGuard;
-use ferry::rest::tls::TlsListener;
 use ferry::cluster::sync::ClusterSync;
 use ferry::cluster::{ClusterNames, ConfigEvent};
 use ferry::config::WorkerConfig;
 use ferry::plugin::{PluginRegistry, watch_plugin_dirs};
+use ferry::rest::RequestGuard;
+use ferry::rest::tls::TlsListener;
 use ferry::rocketmq::{Hub, HubSettings};
 use ferry::store::Store;
 use ferry::task::TaskDeps;
@@ -107,13 +107,16 @@ async fn run(
     config: WorkerConfig,
     context: rocketmq_runtime::ChildServiceContext,
 ) -> anyhow::Result<()> {
-    for secret in [&config.rest_auth_token, &config.secret_key].into_iter().flatten() {
+    for secret in [&config.rest_auth_token, &config.secret_key]
+        .into_iter()
+        .flatten()
+    {
         ferry::security::secrets::remember(secret.expose());
     }
     let tls = match &config.http_tls {
-        Some(files) => Some(
-            ferry::rest::tls::acceptor(files).map_err(|e| Misconfigured(e.to_string()))?,
-        ),
+        Some(files) => {
+            Some(ferry::rest::tls::acceptor(files).map_err(|e| Misconfigured(e.to_string()))?)
+        }
         None => None,
     };
     let peers = PeerClient::new(

@@ -44,6 +44,16 @@ impl Store {
             path: dir.to_path_buf(),
             reason: e.to_string(),
         })?;
+        // Connector configs may hold literal secrets: only the worker's user may read them.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                StoreError {
+                    path: dir.to_path_buf(),
+                    reason: format!("cannot restrict permissions to 0700: {e}"),
+                }
+            })?;
+        }
         Ok(Store {
             dir: dir.to_path_buf(),
             connectors: Mutex::new(read_records(&dir.join("connectors.json"))?),

@@ -45,10 +45,10 @@ pub mod sink_bindings {
 }
 
 pub use source_bindings::ferry::connector0_1_0::types::{Error, Message, Position, RecordBatch};
-/// What `describe()` returns, and one config key of it (0.2.0: keys can be `secret`).
-pub use source_bindings::ferry::connector0_2_0::types::{ConfigKey, ConnectorInfo};
 /// Records read from one source partition, with the offset to resume after them.
 pub use source_bindings::ferry::connector0_2_0::types::SourceBatch;
+/// What `describe()` returns, and one config key of it (0.2.0: keys can be `secret`).
+pub use source_bindings::ferry::connector0_2_0::types::{ConfigKey, ConnectorInfo};
 
 /// Kafka clients run by the host: `Consumer::open(group, topics, properties)`,
 /// `Producer::open(properties)`. The connector's config must name `kafka.bootstrap.server`.

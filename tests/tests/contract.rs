@@ -21,9 +21,13 @@ fn plugin_wit(worker: &Worker, class: &str) -> Option<String> {
 
 #[test]
 fn a_component_built_against_0_1_0_still_runs_and_its_positions_are_derived() {
-    let worker = Worker::start(&["legacy-source", "datagen", "file-sink"]);
+    let worker = Worker::start(&["legacy-source", "legacy-sink", "datagen", "file-sink"]);
     assert_eq!(
         plugin_wit(&worker, "legacy-source").as_deref(),
+        Some("ferry:connector@0.1.0")
+    );
+    assert_eq!(
+        plugin_wit(&worker, "legacy-sink").as_deref(),
         Some("ferry:connector@0.1.0")
     );
     assert_eq!(
@@ -42,10 +46,27 @@ fn a_component_built_against_0_1_0_still_runs_and_its_positions_are_derived() {
         json!({"connector-class": "legacy-source", "legacy.topic": topic, "legacy.count": "500"}),
     );
     worker.create(&unique("view"), json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}));
+    // A 0.1.0 sink reads the same topic.
+    let legacy_out = temp_dir("legacy-sink-out");
+    worker.create(&unique("old-sink"), json!({"connector-class": "legacy-sink", "rocketmq.topics": topic, "file.dir": legacy_out.to_str().unwrap()}));
     wait_for("all 500 legacy records", Duration::from_secs(60), || {
         (sink_counts(&out).len() >= 500).then_some(())
     });
     assert_eq!(assert_complete(&sink_counts(&out), 500), 0);
+    let legacy_lines = wait_for(
+        "the 0.1.0 sink to write all 500",
+        Duration::from_secs(60),
+        || {
+            let text = std::fs::read_to_string(legacy_out.join("legacy-0.txt")).ok()?;
+            let lines: std::collections::BTreeSet<String> =
+                text.lines().map(String::from).collect();
+            (lines.len() >= 500).then_some(lines)
+        },
+    );
+    assert_eq!(
+        legacy_lines,
+        (0..500).map(|n| format!("{n} legacy")).collect()
+    );
     // 0.1.0's position rule: `<topic>/<partition>` -> the last record's offset.
     wait_for(
         "the derived position stored",

@@ -39,12 +39,22 @@ fn a_caller_without_the_token_or_from_another_site_changes_nothing() {
     for (path, headers) in [
         ("/connectors", vec![]),
         ("/getConnectors", vec![]),
-        ("/connectors", vec![("Authorization", "Bearer wrong-token-0123456789abcdef")]),
+        (
+            "/connectors",
+            vec![("Authorization", "Bearer wrong-token-0123456789abcdef")],
+        ),
         ("/connectors", vec![("Authorization", "Basic dGVzdDp0ZXN0")]),
-        ("/connectors", vec![("Authorization", "Bearer test-token-0123456789abcde")]),
+        (
+            "/connectors",
+            vec![("Authorization", "Bearer test-token-0123456789abcde")],
+        ),
     ] {
         let (code, body) = http_with(&addr, "GET", path, None, &headers);
-        assert_eq!((code, error_of(&body).0), (401, "unauthorized"), "{path} {headers:?}: {body}");
+        assert_eq!(
+            (code, error_of(&body).0),
+            (401, "unauthorized"),
+            "{path} {headers:?}: {body}"
+        );
     }
     let config = json!({"connector-class": "datagen", "datagen.topic": unique("t")});
     let (code, body) = http_with(
@@ -60,17 +70,36 @@ fn a_caller_without_the_token_or_from_another_site_changes_nothing() {
     // The seed's state-changing GET routes are off, each naming the route to use.
     let encoded = ferry_tests::url_encode(&config.to_string());
     for (path, instead) in [
-        (format!("/connectors/create/x?config={encoded}"), "POST /connectors"),
-        (format!("/connectors/update/x?config={encoded}"), "PUT /connectors/{name}/config"),
-        ("/connectors/single/x/remove".into(), "DELETE /connectors/{name}"),
-        ("/connectors/single/x/disable".into(), "PUT /connectors/{name}/stop"),
+        (
+            format!("/connectors/create/x?config={encoded}"),
+            "POST /connectors",
+        ),
+        (
+            format!("/connectors/update/x?config={encoded}"),
+            "PUT /connectors/{name}/config",
+        ),
+        (
+            "/connectors/single/x/remove".into(),
+            "DELETE /connectors/{name}",
+        ),
+        (
+            "/connectors/single/x/disable".into(),
+            "PUT /connectors/{name}/stop",
+        ),
         ("/connectors/all/remove".into(), "DELETE /connectors/{name}"),
-        ("/connectors/taskNum/x/3".into(), "PUT /connectors/{name}/config"),
+        (
+            "/connectors/taskNum/x/3".into(),
+            "PUT /connectors/{name}/config",
+        ),
         ("/plugin/reload".into(), "POST /plugins/reload"),
     ] {
         let (code, body) = worker.request("GET", &path, None);
         let (error, message) = error_of(&body);
-        assert_eq!((code, error), (405, "legacy_get_writes_disabled"), "{path}: {body}");
+        assert_eq!(
+            (code, error),
+            (405, "legacy_get_writes_disabled"),
+            "{path}: {body}"
+        );
         assert!(message.contains(instead), "{path}: {message}");
     }
     // Read routes of the seed still work.
@@ -80,12 +109,22 @@ fn a_caller_without_the_token_or_from_another_site_changes_nothing() {
     let auth = format!("Bearer {TOKEN}");
     let create = json!({"name": "csrf", "config": config});
     for browser in [
-        vec![("Origin", "http://evil.example"), ("Authorization", auth.as_str())],
-        vec![("Sec-Fetch-Site", "cross-site"), ("Authorization", auth.as_str())],
+        vec![
+            ("Origin", "http://evil.example"),
+            ("Authorization", auth.as_str()),
+        ],
+        vec![
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Authorization", auth.as_str()),
+        ],
         vec![("Origin", "null"), ("Authorization", auth.as_str())],
     ] {
         let (code, body) = http_with(&addr, "POST", "/connectors", Some(&create), &browser);
-        assert_eq!((code, error_of(&body).0), (403, "cross_origin"), "{browser:?}: {body}");
+        assert_eq!(
+            (code, error_of(&body).0),
+            (403, "cross_origin"),
+            "{browser:?}: {body}"
+        );
     }
     // The same origin (the operator's own page on the worker) is fine.
     let own_origin = format!("http://{addr}");
@@ -94,7 +133,10 @@ fn a_caller_without_the_token_or_from_another_site_changes_nothing() {
         "POST",
         "/connectors",
         Some(&create),
-        &[("Origin", own_origin.as_str()), ("Authorization", auth.as_str())],
+        &[
+            ("Origin", own_origin.as_str()),
+            ("Authorization", auth.as_str()),
+        ],
     );
     assert_eq!(code, 201, "{body}");
 
@@ -110,25 +152,57 @@ fn a_config_cannot_reach_past_its_grant() {
     let kafka = "127.0.0.1:9092";
     let roots = files_root().display().to_string();
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({"connector-class": "file-sink", "rocketmq.topics": "t", "file.dir": "/etc"}), "file.dir", &roots),
-        (json!({"connector-class": "file-sink", "rocketmq.topics": "t",
-                "file.dir": format!("{roots}/../etc")}), "file.dir", "outside"),
-        (json!({"connector-class": "file-sink", "rocketmq.topics": "t",
-                "file.dir": worker.store.join("x").display().to_string()}), "file.dir", "outside"),
-        (json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
+        (
+            json!({"connector-class": "file-sink", "rocketmq.topics": "t", "file.dir": "/etc"}),
+            "file.dir",
+            &roots,
+        ),
+        (
+            json!({"connector-class": "file-sink", "rocketmq.topics": "t",
+                "file.dir": format!("{roots}/../etc")}),
+            "file.dir",
+            "outside",
+        ),
+        (
+            json!({"connector-class": "file-sink", "rocketmq.topics": "t",
+                "file.dir": worker.store.join("x").display().to_string()}),
+            "file.dir",
+            "outside",
+        ),
+        (
+            json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
                 "kafka.client.sasl.kerberos.kinit.cmd": "touch /tmp/pwned"}),
-         "kafka.client.sasl.kerberos.kinit.cmd", "not an allowed"),
-        (json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
+            "kafka.client.sasl.kerberos.kinit.cmd",
+            "not an allowed",
+        ),
+        (
+            json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
                 "kafka.client.plugin.library.paths": "/tmp/evil.so"}),
-         "kafka.client.plugin.library.paths", "not an allowed"),
-        (json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
-                "kafka.client.group.id": "payments"}), "kafka.client.group.id", "not an allowed"),
-        (json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
-                "kafka.client.ssl.key.location": "/etc/shadow"}), "kafka.client.ssl.key.location", "fileRoots"),
-        (json!({"connector-class": "datagen", "datagen.topic": "t", "x.password": "${env:HOME}"}),
-         "x.password", "configEnvAllowlist"),
-        (json!({"connector-class": "datagen", "datagen.topic": "t", "x.password": "${file:/etc/passwd:root}"}),
-         "x.password", "fileRoots"),
+            "kafka.client.plugin.library.paths",
+            "not an allowed",
+        ),
+        (
+            json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
+                "kafka.client.group.id": "payments"}),
+            "kafka.client.group.id",
+            "not an allowed",
+        ),
+        (
+            json!({"connector-class": "kafka-source", "kafka.topics": "t", "kafka.bootstrap.server": kafka,
+                "kafka.client.ssl.key.location": "/etc/shadow"}),
+            "kafka.client.ssl.key.location",
+            "fileRoots",
+        ),
+        (
+            json!({"connector-class": "datagen", "datagen.topic": "t", "x.password": "${env:HOME}"}),
+            "x.password",
+            "configEnvAllowlist",
+        ),
+        (
+            json!({"connector-class": "datagen", "datagen.topic": "t", "x.password": "${file:/etc/passwd:root}"}),
+            "x.password",
+            "fileRoots",
+        ),
     ];
     for (config, key, says) in cases {
         let name = unique("grant");
@@ -139,7 +213,10 @@ fn a_config_cannot_reach_past_its_grant() {
         );
         let (error, message) = error_of(&body);
         assert_eq!((code, error), (400, "invalid_config"), "{config}: {body}");
-        assert!(message.contains(key) && message.contains(says), "{key}: {message}");
+        assert!(
+            message.contains(key) && message.contains(says),
+            "{key}: {message}"
+        );
     }
     assert_eq!(worker.request("GET", "/connectors", None), (200, json!([])));
     assert!(!Path::new("/tmp/pwned").exists());
@@ -155,7 +232,9 @@ fn secrets_never_come_back_out() {
     let secrets_file = dir.join("secrets.properties");
     std::fs::write(&secrets_file, format!("# secrets\npin={file_secret}\n")).unwrap();
     let mut worker = Worker::prepare(&["sandbox-probe"], &unique("sec"), &unique("w"));
-    worker.env.push(("FERRY_SECRET_TEST_PW".into(), env_secret.clone()));
+    worker
+        .env
+        .push(("FERRY_SECRET_TEST_PW".into(), env_secret.clone()));
     worker.spawn();
 
     let granted = dir.join("granted");
@@ -176,8 +255,14 @@ fn secrets_never_come_back_out() {
     );
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["config"]["api.secret"], "[hidden]");
-    assert_eq!(created["config"]["probe.pin"], "[hidden]", "declared secret in describe()");
-    assert_eq!(created["config"]["kafka.client.sasl.password"], "${env:FERRY_SECRET_TEST_PW}");
+    assert_eq!(
+        created["config"]["probe.pin"], "[hidden]",
+        "declared secret in describe()"
+    );
+    assert_eq!(
+        created["config"]["kafka.client.sasl.password"],
+        "${env:FERRY_SECRET_TEST_PW}"
+    );
     wait_for("the probe to finish", Duration::from_secs(60), || {
         worker.log_text().contains("probe finished").then_some(())
     });
@@ -188,9 +273,22 @@ fn secrets_never_come_back_out() {
         json!({"connector-class": "sandbox-probe", "file.dir": dir.join("granted2").display().to_string(),
                "probe.port": "9", "probe.pin": format!("${{file:{}:pin}}", secrets_file.display())}),
     );
-    wait_for("the second probe to finish", Duration::from_secs(60), || {
-        (worker.log_text().matches("probe finished").count() >= 2).then_some(())
-    });
+    wait_for(
+        "the second probe to finish",
+        Duration::from_secs(60),
+        || (worker.log_text().matches("probe finished").count() >= 2).then_some(()),
+    );
+
+    // Writing back what GET answered keeps the secrets (not the placeholder).
+    let (_, shown) = worker.request("GET", &format!("/connectors/{name}/config"), None);
+    assert_eq!(shown["probe.pin"], "[hidden]");
+    let (code, body) = worker.request("PUT", &format!("/connectors/{name}/config"), Some(&shown));
+    assert_eq!(code, 200, "{body}");
+    let stored = std::fs::read_to_string(worker.store.join("connectors.json")).unwrap();
+    assert!(
+        stored.contains(&declared_secret) && !stored.contains("[hidden]"),
+        "{stored}"
+    );
 
     let mut answers = String::new();
     for path in [
@@ -214,15 +312,33 @@ fn secrets_never_come_back_out() {
     }
     let log = worker.log_text();
     for secret in [&env_secret, &literal_secret, &declared_secret, &file_secret] {
-        assert!(!answers.contains(secret.as_str()), "{secret} in an answer: {answers}");
+        assert!(
+            !answers.contains(secret.as_str()),
+            "{secret} in an answer: {answers}"
+        );
         assert!(!log.contains(secret.as_str()), "{secret} in the log");
     }
     assert!(answers.contains("[hidden]"));
     // The guest did get its own secrets (only the log hides them), resolved where it runs...
-    assert!(log.contains(&format!("probe pin seen by the guest: [hidden] ({} chars)", declared_secret.len())), "{log}");
-    assert!(log.contains(&format!("probe pin seen by the guest: [hidden] ({} chars)", file_secret.len())), "{log}");
+    assert!(
+        log.contains(&format!(
+            "probe pin seen by the guest: [hidden] ({} chars)",
+            declared_secret.len()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "probe pin seen by the guest: [hidden] ({} chars)",
+            file_secret.len()
+        )),
+        "{log}"
+    );
     // ...but never the host's Kafka client secrets.
-    assert!(log.contains("probe kafka.client keys seen by the guest: 0"), "{log}");
+    assert!(
+        log.contains("probe kafka.client keys seen by the guest: 0"),
+        "{log}"
+    );
     // References stay references in the store and on the config topic; only literals are kept.
     let stored = std::fs::read_to_string(worker.store.join("connectors.json")).unwrap();
     assert!(stored.contains("${env:FERRY_SECRET_TEST_PW}"));
@@ -238,7 +354,9 @@ fn a_guest_cannot_leave_its_sandbox() {
     std::os::unix::fs::symlink("/etc/passwd", granted.join("passwd-link")).unwrap();
     std::os::unix::fs::symlink("/etc", granted.join("etc-link")).unwrap();
     let mut worker = Worker::prepare(&["sandbox-probe"], &unique("sec"), &unique("w"));
-    worker.env.push(("FERRY_PROBE_PLANTED".into(), "planted-value".into()));
+    worker
+        .env
+        .push(("FERRY_PROBE_PLANTED".into(), "planted-value".into()));
     worker.spawn();
     let name = unique("escape");
     // 9876 is the RocketMQ name server: a port that is certainly listening.
@@ -264,28 +382,61 @@ fn a_guest_cannot_leave_its_sandbox() {
     };
     // The grant itself works (the attempts below fail for the right reason)...
     assert_eq!(outcome("write-inside"), "ok: written");
-    assert_eq!(std::fs::read_to_string(granted.join("inside.txt")).unwrap(), "in");
+    assert_eq!(
+        std::fs::read_to_string(granted.join("inside.txt")).unwrap(),
+        "in"
+    );
     // ...and nothing past it is reachable.
     for (attempt, expected) in [
-        ("read-absolute", "denied: NotFound: No such file or directory (os error 44)"),
-        ("read-dotdot", "denied: PermissionDenied: Operation not permitted (os error 63)"),
-        ("read-symlink-file", "denied: PermissionDenied: Operation not permitted (os error 63)"),
-        ("read-symlink-dir", "denied: PermissionDenied: Operation not permitted (os error 63)"),
-        ("list-root", "denied: NotFound: No such file or directory (os error 44)"),
-        ("tcp-connect", "denied: PermissionDenied: Permission denied (os error 2)"),
-        ("udp-bind", "denied: PermissionDenied: Permission denied (os error 2)"),
+        (
+            "read-absolute",
+            "denied: NotFound: No such file or directory (os error 44)",
+        ),
+        (
+            "read-dotdot",
+            "denied: PermissionDenied: Operation not permitted (os error 63)",
+        ),
+        (
+            "read-symlink-file",
+            "denied: PermissionDenied: Operation not permitted (os error 63)",
+        ),
+        (
+            "read-symlink-dir",
+            "denied: PermissionDenied: Operation not permitted (os error 63)",
+        ),
+        (
+            "list-root",
+            "denied: NotFound: No such file or directory (os error 44)",
+        ),
+        (
+            "tcp-connect",
+            "denied: PermissionDenied: Permission denied (os error 2)",
+        ),
+        (
+            "udp-bind",
+            "denied: PermissionDenied: Permission denied (os error 2)",
+        ),
         // wasi-libc reports the refused name lookup as EAI_FAIL.
-        ("dns", "denied: Uncategorized: failed to lookup address information: Non-recoverable error"),
+        (
+            "dns",
+            "denied: Uncategorized: failed to lookup address information: Non-recoverable error",
+        ),
         ("env-count", "0 variables"),
         ("env-planted", "denied: environment variable not found"),
         (
             "kafka-foreign-group",
             "denied: kafka: consumer group `payments-service` is not this connector's",
         ),
-        ("kafka-kinit-cmd", "denied: kafka: sasl.kerberos.kinit.cmd: not an allowed Kafka client property"),
+        (
+            "kafka-kinit-cmd",
+            "denied: kafka: sasl.kerberos.kinit.cmd: not an allowed Kafka client property",
+        ),
     ] {
         let got = outcome(attempt);
-        assert!(got.starts_with(expected), "{attempt}: got `{got}`, want `{expected}...`");
+        assert!(
+            got.starts_with(expected),
+            "{attempt}: got `{got}`, want `{expected}...`"
+        );
     }
     assert!(!Path::new("/tmp/ferry-pwned").exists());
 }
@@ -300,9 +451,18 @@ fn tls_and_the_token_carry_between_workers() {
             let mut w = Worker::prepare(&["datagen"], &cluster, &unique(id));
             for (k, v) in [
                 ("restAuthToken", TOKEN.to_string()),
-                ("httpTlsCert", fixtures.join("worker.pem").display().to_string()),
-                ("httpTlsKey", fixtures.join("worker.key").display().to_string()),
-                ("httpTlsCaFile", fixtures.join("ca.pem").display().to_string()),
+                (
+                    "httpTlsCert",
+                    fixtures.join("worker.pem").display().to_string(),
+                ),
+                (
+                    "httpTlsKey",
+                    fixtures.join("worker.key").display().to_string(),
+                ),
+                (
+                    "httpTlsCaFile",
+                    fixtures.join("ca.pem").display().to_string(),
+                ),
             ] {
                 w.configure(k, &v);
             }
@@ -311,21 +471,33 @@ fn tls_and_the_token_carry_between_workers() {
         })
         .collect();
     Worker::spawn_together(&mut workers);
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("ca.pem")).unwrap()).unwrap();
-    let client = reqwest::blocking::Client::builder()
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("ca.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
         .add_root_certificate(ca)
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    // The async client on a runtime of its own (the blocking one would change reqwest's
+    // features for the whole build, and rebuild the worker).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let send = |request: reqwest::RequestBuilder| -> (u16, Value) {
+        runtime.block_on(async {
+            let response = request.send().await.unwrap_or_else(|e| panic!("{e:?}"));
+            let code = response.status().as_u16();
+            (code, response.json().await.unwrap_or(Value::Null))
+        })
+    };
     let get = |addr: &str, path: &str, token: Option<&str>| -> (u16, Value) {
         let mut request = client.get(format!("https://{addr}{path}"));
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
-        let response = request.send().unwrap_or_else(|e| panic!("GET {path}: {e:?}"));
-        let code = response.status().as_u16();
-        (code, response.json().unwrap_or(Value::Null))
+        send(request)
     };
     let a = workers[0].addr.clone();
     assert_eq!(get(&a, "/connectors", None).0, 401);
@@ -334,36 +506,52 @@ fn tls_and_the_token_carry_between_workers() {
     {
         use std::io::{Read, Write};
         let mut plain = std::net::TcpStream::connect(&a).unwrap();
-        plain.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        plain
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        plain
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut answer = Vec::new();
         let _ = plain.read_to_end(&mut answer);
-        assert!(!answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        assert!(
+            !answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
     }
     // Both workers see each other, and a write made on the follower (forwarded to the leader
     // over HTTPS with the token) and the cluster-wide task list (asked of every peer) work.
-    wait_for("both workers in the cluster", Duration::from_secs(60), || {
-        let (_, cluster) = get(&a, "/cluster", Some(TOKEN));
-        (cluster["workers"].as_array().map_or(0, Vec::len) == 2).then_some(())
-    });
+    wait_for(
+        "both workers in the cluster",
+        Duration::from_secs(60),
+        || {
+            let (_, cluster) = get(&a, "/cluster", Some(TOKEN));
+            (cluster["workers"].as_array().map_or(0, Vec::len) == 2).then_some(())
+        },
+    );
     for w in &workers {
         let name = unique("over-tls");
         let body = json!({"name": name, "config": {"connector-class": "datagen", "datagen.topic": unique("t"), "datagen.rate": "1"}});
-        let response = client
-            .post(format!("https://{}/connectors", w.addr))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 201, "{:?}", response.text());
+        let (code, answer) = send(
+            client
+                .post(format!("https://{}/connectors", w.addr))
+                .bearer_auth(TOKEN)
+                .json(&body),
+        );
+        assert_eq!(code, 201, "{answer}");
     }
-    let tasks = wait_for("tasks reported by both workers", Duration::from_secs(60), || {
-        let (code, all) = get(&a, "/getAllTask/true", Some(TOKEN));
-        let reported = all
-            .as_object()
-            .map_or(0, |m| m.values().filter(|v| v.is_array()).count());
-        (code == 200 && reported == 2).then_some(all)
-    });
+    let tasks = wait_for(
+        "tasks reported by both workers",
+        Duration::from_secs(60),
+        || {
+            let (code, all) = get(&a, "/getAllTask/true", Some(TOKEN));
+            let reported = all
+                .as_object()
+                .map_or(0, |m| m.values().filter(|v| v.is_array()).count());
+            (code == 200 && reported == 2).then_some(all)
+        },
+    );
     assert!(tasks.to_string().contains("over-tls"), "{tasks}");
 }
 
@@ -378,10 +566,20 @@ fn a_slow_request_is_cut_off_and_the_worker_keeps_answering() {
     let (code, body) = worker.request(
         "POST",
         "/connectors",
-        Some(&json!({"name": unique("slow"), "config": {"connector-class": "test-faults",
-                     "fault.mode": "validate-loop", "task.call.timeout.ms": "10000"}})),
+        Some(
+            &json!({"name": unique("slow"), "config": {"connector-class": "test-faults",
+                     "fault.mode": "validate-loop", "task.call.timeout.ms": "10000"}}),
+        ),
     );
-    assert_eq!((code, error_of(&body).0), (503, "request_timeout"), "{body}");
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert_eq!(
+        (code, error_of(&body).0),
+        (503, "request_timeout"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(worker.request("GET", "/healthz", None).0, 200);
 }

@@ -28,7 +28,12 @@ impl SourceConnector for Probe {
             config_keys: vec![
                 config_key("file.dir", true, None, "the granted directory"),
                 config_key("probe.port", true, None, "a listening loopback TCP port"),
-                config_key("probe.env", false, None, "a variable the worker process has"),
+                config_key(
+                    "probe.env",
+                    false,
+                    None,
+                    "a variable the worker process has",
+                ),
                 secret_config_key("probe.pin", false, "a secret only this connector declares"),
             ],
         }
@@ -56,44 +61,84 @@ impl ProbeTask {
     fn attempts(&self) -> Vec<(&'static str, String)> {
         let dir = get(&self.config, "file.dir").unwrap_or("/nowhere");
         let port = get(&self.config, "probe.port").unwrap_or("9");
-        let read = |p: String| outcome(std::fs::read_to_string(p), |t| format!("{} bytes", t.len()));
+        let read =
+            |p: String| outcome(std::fs::read_to_string(p), |t| format!("{} bytes", t.len()));
         let mut out = vec![
-            ("write-inside", outcome(
-                std::fs::File::create(format!("{dir}/inside.txt")).and_then(|mut f| f.write_all(b"in")),
-                |_| "written".into(),
-            )),
+            (
+                "write-inside",
+                outcome(
+                    std::fs::File::create(format!("{dir}/inside.txt"))
+                        .and_then(|mut f| f.write_all(b"in")),
+                    |_| "written".into(),
+                ),
+            ),
             ("read-absolute", read("/etc/passwd".into())),
             ("read-dotdot", read(format!("{dir}/../sibling.txt"))),
             ("read-symlink-file", read(format!("{dir}/passwd-link"))),
             ("read-symlink-dir", read(format!("{dir}/etc-link/hostname"))),
-            ("list-root", outcome(std::fs::read_dir("/"), |d| format!("{} entries", d.count()))),
-            ("tcp-connect", outcome(std::net::TcpStream::connect(format!("127.0.0.1:{port}")), |_| "connected".into())),
-            ("udp-bind", outcome(std::net::UdpSocket::bind("127.0.0.1:0"), |_| "bound".into())),
-            ("dns", outcome(("localhost", 80).to_socket_addrs(), |a| format!("{} addresses", a.count()))),
-            ("env-count", format!("{} variables", std::env::vars().count())),
+            (
+                "list-root",
+                outcome(std::fs::read_dir("/"), |d| format!("{} entries", d.count())),
+            ),
+            (
+                "tcp-connect",
+                outcome(
+                    std::net::TcpStream::connect(format!("127.0.0.1:{port}")),
+                    |_| "connected".into(),
+                ),
+            ),
+            (
+                "udp-bind",
+                outcome(std::net::UdpSocket::bind("127.0.0.1:0"), |_| "bound".into()),
+            ),
+            (
+                "dns",
+                outcome(("localhost", 80).to_socket_addrs(), |a| {
+                    format!("{} addresses", a.count())
+                }),
+            ),
+            (
+                "env-count",
+                format!("{} variables", std::env::vars().count()),
+            ),
         ];
         if let Some(var) = get(&self.config, "probe.env") {
-            out.push(("env-planted", match std::env::var(var) {
-                Ok(v) => format!("ok: {v}"),
-                Err(e) => format!("denied: {e}"),
-            }));
+            out.push((
+                "env-planted",
+                match std::env::var(var) {
+                    Ok(v) => format!("ok: {v}"),
+                    Err(e) => format!("denied: {e}"),
+                },
+            ));
         }
-        out.push(("kafka-foreign-group", match Consumer::open("payments-service", &["t".into()], &[]) {
-            Ok(_) => "ok: opened".into(),
-            Err(e) => format!("denied: {e}"),
-        }));
-        let kinit = [("sasl.kerberos.kinit.cmd".to_string(), "touch /tmp/ferry-pwned".to_string())];
-        out.push(("kafka-kinit-cmd", match Producer::open(&kinit) {
-            Ok(_) => "ok: opened".into(),
-            Err(e) => format!("denied: {e}"),
-        }));
+        out.push((
+            "kafka-foreign-group",
+            match Consumer::open("payments-service", &["t".into()], &[]) {
+                Ok(_) => "ok: opened".into(),
+                Err(e) => format!("denied: {e}"),
+            },
+        ));
+        let kinit = [(
+            "sasl.kerberos.kinit.cmd".to_string(),
+            "touch /tmp/ferry-pwned".to_string(),
+        )];
+        out.push((
+            "kafka-kinit-cmd",
+            match Producer::open(&kinit) {
+                Ok(_) => "ok: opened".into(),
+                Err(e) => format!("denied: {e}"),
+            },
+        ));
         out
     }
 }
 
 impl SourceTask for ProbeTask {
     fn open(config: Config, _committed: Vec<Position>) -> Result<Self, Error> {
-        Ok(ProbeTask { config, done: false })
+        Ok(ProbeTask {
+            config,
+            done: false,
+        })
     }
 
     fn poll(&mut self) -> Result<Vec<SourceBatch>, Error> {
@@ -103,9 +148,18 @@ impl SourceTask for ProbeTask {
                 ferry_sdk::log::info(&format!("probe {name}: {result}"));
             }
             let pin = get(&self.config, "probe.pin").unwrap_or("");
-            ferry_sdk::log::info(&format!("probe pin seen by the guest: {pin} ({} chars)", pin.len()));
-            let host_keys = self.config.iter().filter(|(k, _)| k.starts_with("kafka.client.")).count();
-            ferry_sdk::log::info(&format!("probe kafka.client keys seen by the guest: {host_keys}"));
+            ferry_sdk::log::info(&format!(
+                "probe pin seen by the guest: {pin} ({} chars)",
+                pin.len()
+            ));
+            let host_keys = self
+                .config
+                .iter()
+                .filter(|(k, _)| k.starts_with("kafka.client."))
+                .count();
+            ferry_sdk::log::info(&format!(
+                "probe kafka.client keys seen by the guest: {host_keys}"
+            ));
             ferry_sdk::log::info("probe finished");
         }
         Ok(Vec::new())

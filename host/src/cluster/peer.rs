@@ -57,7 +57,10 @@ impl PeerClient {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(PEER_TIMEOUT);
-        if let Some(PeerTls { ca_file: Some(file) }) = &tls {
+        if let Some(PeerTls {
+            ca_file: Some(file),
+        }) = &tls
+        {
             let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
             let certificates = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| format!("{}: {e}", file.display()))?;

@@ -153,9 +153,7 @@ fn refuse_cross_site(headers: &HeaderMap) -> Option<Response> {
 fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
     let scheme = value.get(..7)?;
-    scheme
-        .eq_ignore_ascii_case(b"bearer ")
-        .then(|| &value[7..])
+    scheme.eq_ignore_ascii_case(b"bearer ").then(|| &value[7..])
 }
 
 /// The answer with every remembered secret value replaced by `[hidden]`.

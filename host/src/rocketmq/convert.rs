@@ -78,7 +78,9 @@ pub fn to_mq_messages(batch: &RecordBatch, topic: &str, origin: &str) -> Vec<MqM
 /// property or break the `\x01`/`\x02`-separated property encoding.
 fn plain_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'%')
+        && name
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'%')
         && !rocketmq_model::common::message::STRING_HASH_SET.contains(name)
         && !name.starts_with("FERRY_")
         && !name.starts_with("h.")
@@ -235,7 +237,15 @@ mod tests {
             })
             .collect();
         headers.push((String::new(), b"empty name".to_vec()));
-        for reserved in ["KEYS", "TAGS", "DELAY", "UNIQ_KEY", "FERRY_ORIGIN", "h.KEYS", "__STARTDELIVERTIME"] {
+        for reserved in [
+            "KEYS",
+            "TAGS",
+            "DELAY",
+            "UNIQ_KEY",
+            "FERRY_ORIGIN",
+            "h.KEYS",
+            "__STARTDELIVERTIME",
+        ] {
             headers.push((reserved.to_string(), b"forged\x01DELAY\x023".to_vec()));
         }
         headers.push(("plain".into(), "täglich".as_bytes().to_vec()));
@@ -252,9 +262,15 @@ mod tests {
         };
         let sent = &to_mq_messages(&batch, "t", "origin")[0];
         for system in ["KEYS", "TAGS", "DELAY", "UNIQ_KEY", "__STARTDELIVERTIME"] {
-            assert!(sent.properties().as_map().get(system).is_none(), "{system} was set");
+            assert!(
+                sent.properties().as_map().get(system).is_none(),
+                "{system} was set"
+            );
         }
-        assert_eq!(sent.properties().as_map().get("FERRY_ORIGIN").unwrap(), "origin");
+        assert_eq!(
+            sent.properties().as_map().get("FERRY_ORIGIN").unwrap(),
+            "origin"
+        );
         assert_eq!(sent.properties().as_map().get("plain").unwrap(), "täglich");
         let got = &through_the_wire(&batch)[0];
         headers.sort();

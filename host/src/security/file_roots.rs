@@ -20,8 +20,8 @@ impl FileRoots {
         let store = resolve(store).map_err(|e| format!("storePathRootDir: {e}"))?;
         let mut checked = Vec::with_capacity(roots.len());
         for root in roots {
-            let canonical = std::fs::canonicalize(root)
-                .map_err(|e| format!("`{}`: {e}", root.display()))?;
+            let canonical =
+                std::fs::canonicalize(root).map_err(|e| format!("`{}`: {e}", root.display()))?;
             if !canonical.is_dir() {
                 return Err(format!("`{}` is not a directory", root.display()));
             }
@@ -141,7 +141,10 @@ mod tests {
         std::os::unix::fs::symlink("/etc", root.join("etc-link")).unwrap();
         let roots = FileRoots::new(std::slice::from_ref(&root), &store).unwrap();
         let ok = root.join("out/new");
-        assert_eq!(roots.check_dir("file.dir", ok.to_str().unwrap()).unwrap(), ok);
+        assert_eq!(
+            roots.check_dir("file.dir", ok.to_str().unwrap()).unwrap(),
+            ok
+        );
         for bad in [
             "/etc".to_string(),
             format!("{}/../store", root.display()),
@@ -160,7 +163,11 @@ mod tests {
                 .contains(&root.display().to_string())
         );
         let none = FileRoots::new(&[], &store).unwrap();
-        assert!(none.check_dir("file.dir", ok.to_str().unwrap()).unwrap_err().contains("no `fileRoots`"));
+        assert!(
+            none.check_dir("file.dir", ok.to_str().unwrap())
+                .unwrap_err()
+                .contains("no `fileRoots`")
+        );
     }
 
     #[test]

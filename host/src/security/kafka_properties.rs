@@ -176,7 +176,10 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -191,15 +194,40 @@ mod tests {
             "bootstrap.servers",
             "debug",
         ] {
-            let err = check(&props(&[(key, "x")]), Setter::Config, &roots, "kafka.client.")
-                .unwrap_err();
-            assert!(err.starts_with(&format!("kafka.client.{key}: not an allowed")), "{err}");
-        }
-        let err = check(&props(&[("ssl.key.location", "/etc/shadow")]), Setter::Config, &roots, "kafka.client.")
+            let err = check(
+                &props(&[(key, "x")]),
+                Setter::Config,
+                &roots,
+                "kafka.client.",
+            )
             .unwrap_err();
-        assert!(err.contains("kafka.client.ssl.key.location") && err.contains("fileRoots"), "{err}");
-        let err = check(&props(&[("ssl.ca.location", "/etc/ssl")]), Setter::Guest, &roots, "").unwrap_err();
-        assert!(err.starts_with("ssl.ca.location: a connector's code"), "{err}");
+            assert!(
+                err.starts_with(&format!("kafka.client.{key}: not an allowed")),
+                "{err}"
+            );
+        }
+        let err = check(
+            &props(&[("ssl.key.location", "/etc/shadow")]),
+            Setter::Config,
+            &roots,
+            "kafka.client.",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("kafka.client.ssl.key.location") && err.contains("fileRoots"),
+            "{err}"
+        );
+        let err = check(
+            &props(&[("ssl.ca.location", "/etc/ssl")]),
+            Setter::Guest,
+            &roots,
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("ssl.ca.location: a connector's code"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -211,14 +239,22 @@ mod tests {
             ("sasl.password", "p"),
             ("ssl.ca.location", "probe"),
         ]);
-        assert_eq!(check(&ok, Setter::Config, &FileRoots::default(), "kafka.client.").unwrap(), ok);
+        assert_eq!(
+            check(&ok, Setter::Config, &FileRoots::default(), "kafka.client.").unwrap(),
+            ok
+        );
     }
 
     #[test]
     fn groups_are_the_connectors_own() {
         assert!(check_group("orders", "connector-consumer-group-orders").is_ok());
         assert!(check_group("orders", "connector-consumer-group-orders/replay").is_ok());
-        for foreign in ["payments", "connector-consumer-group-orders2", "connector-consumer-group-order", ""] {
+        for foreign in [
+            "payments",
+            "connector-consumer-group-orders2",
+            "connector-consumer-group-order",
+            "",
+        ] {
             assert!(check_group("orders", foreign).is_err(), "{foreign}");
         }
     }

@@ -193,8 +193,8 @@ fn resolve_value(key: &str, value: &str, policy: &GrantPolicy) -> Result<String,
                     format!("{key}: `${{file:{path_and_key}}}` must be `${{file:/path:key}}`")
                 })?;
                 let file = policy.roots.check_file(key, path)?;
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("{key}: `{path}`: {e}"))?;
+                let text =
+                    std::fs::read_to_string(&file).map_err(|e| format!("{key}: `{path}`: {e}"))?;
                 crate::config::parse_properties(&text)
                     .remove(wanted)
                     .ok_or_else(|| format!("{key}: `{path}` has no key `{wanted}`"))?
@@ -233,7 +233,10 @@ mod tests {
         assert_eq!(shown["kafka.client.sasl.password"], HIDDEN);
         assert_eq!(shown["kafka.client.sasl.jaas.config"], HIDDEN);
         assert_eq!(shown["api.key"], HIDDEN);
-        assert_eq!(shown["kafka.client.ssl.key.password"], "${env:FERRY_SECRET_K}");
+        assert_eq!(
+            shown["kafka.client.ssl.key.password"],
+            "${env:FERRY_SECRET_K}"
+        );
         assert_eq!(shown["tasks.num"], "2");
     }
 
@@ -242,9 +245,15 @@ mod tests {
         // SAFETY: a single-threaded moment of this test; the name is unique to it.
         unsafe { std::env::set_var("FERRY_SECRET_UNIT_1", "from-env-value") };
         let policy = GrantPolicy::default();
-        let config: BTreeMap<String, String> =
-            [("p".to_string(), "a-${env:FERRY_SECRET_UNIT_1}-b".to_string())].into();
-        assert_eq!(resolve(&config, &policy).unwrap()["p"], "a-from-env-value-b");
+        let config: BTreeMap<String, String> = [(
+            "p".to_string(),
+            "a-${env:FERRY_SECRET_UNIT_1}-b".to_string(),
+        )]
+        .into();
+        assert_eq!(
+            resolve(&config, &policy).unwrap()["p"],
+            "a-from-env-value-b"
+        );
         for (bad, says) in [
             ("${env:HOME}", "configEnvAllowlist"),
             ("${env:FERRY_SECRET_UNIT_UNSET}", "not set"),

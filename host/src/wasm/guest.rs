@@ -276,7 +276,10 @@ impl Guarded {
             // The grant was checked (symlinks resolved) when the config was planned; a symlink
             // planted since then must not widen it.
             let resolved = std::fs::canonicalize(dir).map_err(|e| {
-                GuestFault::InvalidConfig(format!("file.dir: cannot resolve {}: {e}", dir.display()))
+                GuestFault::InvalidConfig(format!(
+                    "file.dir: cannot resolve {}: {e}",
+                    dir.display()
+                ))
             })?;
             if &resolved != dir {
                 return Err(GuestFault::InvalidConfig(format!(
@@ -386,10 +389,7 @@ impl Guarded {
         self.finish("instantiate", r)
     }
 
-    async fn instantiate_sink(
-        &mut self,
-        code: &PluginCode,
-    ) -> Result<SinkInstance, GuestFault> {
+    async fn instantiate_sink(&mut self, code: &PluginCode) -> Result<SinkInstance, GuestFault> {
         let pre = code
             .sink_pre
             .as_ref()

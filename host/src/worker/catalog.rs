@@ -344,6 +344,20 @@ impl Worker {
                 (None, false, false)
             }
         };
+        // A config read back through the API shows secrets as `[hidden]`: writing it back
+        // keeps the stored values instead of storing the placeholder.
+        let config = config.map(|mut config| {
+            if let Some(stored) = current.as_ref().and_then(|r| r.config.as_ref()) {
+                for (key, value) in config.iter_mut() {
+                    if value == crate::security::secrets::HIDDEN
+                        && let Some(kept) = stored.get(key)
+                    {
+                        value.clone_from(kept);
+                    }
+                }
+            }
+            config
+        });
         // A new or changed config is validated (by the guest too) before it is published.
         let plan = match &config {
             Some(config) if current.as_ref().and_then(|r| r.config.as_ref()) != Some(config) => {

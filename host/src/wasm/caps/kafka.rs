@@ -16,9 +16,9 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use wasmtime::component::Resource;
 
 pub use crate::model::{BOOTSTRAP_KEY, CLIENT_PREFIX, KafkaGrant};
+use crate::security::kafka_properties;
 use crate::wasm::bindings::imports::kafka::{Host, HostConsumer, HostProducer, PartitionOffset};
 use crate::wasm::bindings::{Message, RecordBatch};
-use crate::security::kafka_properties;
 use crate::wasm::state::TaskState;
 
 impl KafkaGrant {
