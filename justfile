@@ -5,7 +5,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", home_directory() / ".cache/ferry/target")
 export FERRY_PLUGIN_DIR := justfile_directory() / "target/plugins"
 
-connectors := "datagen file-sink test-faults bench-sink kafka-source kafka-sink legacy-source sandbox-probe"
+connectors := "datagen file-sink test-faults bench-sink kafka-source kafka-sink legacy-source sandbox-probe legacy-sink"
 
 # Check the machine: fail at once naming what is missing; add the wasm32-wasip2 target if needed
 preflight *what:
