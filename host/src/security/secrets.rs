@@ -68,14 +68,15 @@ pub fn redact(config: &BTreeMap<String, String>, declared: &[String]) -> BTreeMa
 /// Secret values this process has seen (literal config values and resolved references), so
 /// that text bound for a log or an answer can be scrubbed of them.
 static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
-/// Values shorter than this are not scrubbed (they would mangle unrelated text).
-const MIN_SCRUBBED: usize = 4;
+/// Values shorter than this are not scrubbed from free text: they would mangle unrelated text
+/// (a `1000` scrubbed out of a JSON number breaks the answer). They are still hidden by key.
+const MIN_SCRUBBED: usize = 8;
 /// At most this many values are remembered.
 const MAX_KNOWN: usize = 10_000;
 
 /// Remembers `value` as secret.
 pub fn remember(value: &str) {
-    if value.len() < MIN_SCRUBBED {
+    if value.len() < MIN_SCRUBBED || value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return;
     }
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());

@@ -450,3 +450,36 @@ async fn send_all(producer: &FutureProducer, batches: &[RecordBatch]) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(pairs: &[(&str, &str)]) -> KafkaGrant {
+        KafkaGrant {
+            bootstrap: Some("127.0.0.1:9".into()),
+            properties: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn librdkafka_accepts_tls_and_sasl_scram() {
+        // librdkafka is built with OpenSSL (`ssl-vendored`), so production security settings work.
+        grant(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+        ])
+        .validate()
+        .unwrap();
+        let err = grant(&[("security.protocol", "carrier-pigeon")])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("security.protocol"), "{err}");
+    }
+}
