@@ -24,25 +24,25 @@ use ferry::wasm::WasmRuntime;
 use ferry::worker::{Worker, loops};
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
-const USAGE: &str = "usage: ferry -c <connect.conf>";
+/// `ferry -c connect.conf`: one worker of a Ferry cluster.
+#[derive(clap::Parser)]
+#[command(
+    version,
+    about = "Ferry: runs WebAssembly source and sink connectors between Kafka and RocketMQ",
+    after_help = "Environment:\n  FERRY_LOG         log filter (tracing syntax), default info\n  \
+                  FERRY_LOG_FORMAT  `text` (default) or `json` (one JSON object per line, for log shippers)\n\n\
+                  Exit codes: 0 stopped, 1 failed while running, 2 bad settings."
+)]
+struct Args {
+    /// The worker's settings (the seed's connect.conf format; README "Running a worker").
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: PathBuf,
+}
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-                .unwrap_or_else(|_| "info,rocketmq=warn,rocketmq_client_rust=warn,rocketmq_transport=warn,rocketmq_remoting=warn".into()),
-        )
-        .with_ansi(false)
-        .with_writer(|| ScrubbedStderr)
-        .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let file = match args.as_slice() {
-        [flag, file] if flag == "-c" || flag == "--config" => PathBuf::from(file),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = <Args as clap::Parser>::parse();
+    init_logging();
+    let file = args.config;
     let (config, warnings) = match WorkerConfig::load(&file) {
         Ok(c) => c,
         Err(e) => {
@@ -78,6 +78,27 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("ferry: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr (scrubbed of secrets), filtered by `FERRY_LOG`, as text or, with
+/// `FERRY_LOG_FORMAT=json`, one JSON object per line.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+        "info,rocketmq=warn,rocketmq_client_rust=warn,rocketmq_transport=warn,rocketmq_remoting=warn"
+            .into()
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(|| ScrubbedStderr);
+    match std::env::var("FERRY_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().init(),
+        Ok("text") | Err(_) => builder.init(),
+        Ok(other) => {
+            builder.init();
+            tracing::warn!("FERRY_LOG_FORMAT=`{other}` is not `text` or `json`; logging as text");
         }
     }
 }
@@ -130,6 +151,7 @@ async fn run(
     let runtime = WasmRuntime::new(&store.dir().join("compile-cache"))?;
     let registry = Arc::new(PluginRegistry::new(runtime, config.plugin_paths.clone()));
     let report = registry.reload().await;
+    let scanned = (report.added.len(), report.failures.len());
     tracing::info!(
         loaded = report.added.len(),
         failed = report.failures.len(),
@@ -174,7 +196,9 @@ async fn run(
         &config.worker_id,
         Some(sync.clone()),
         peers,
+        config.cluster_name.clone(),
     );
+    worker.readiness().plugins_scanned(scanned.0, scanned.1);
     if let Ok(mut members) = membership.read().await {
         members.insert(config.worker_id.clone());
         worker.members_changed(members).await;

@@ -34,8 +34,11 @@ fn error_of(body: &Value) -> (&str, &str) {
 fn a_caller_without_the_token_or_from_another_site_changes_nothing() {
     let worker = locked_worker(&["datagen"], &[("httpRequestTimeoutMs", "5000")]);
     let addr = worker.addr.clone();
-    // Liveness stays open; everything else needs the token.
+    // Liveness and readiness stay open (an orchestrator's probes); everything else needs the
+    // token.
     assert_eq!(http_with(&addr, "GET", "/healthz", None, &[]).0, 200);
+    assert_ne!(http_with(&addr, "GET", "/readyz", None, &[]).0, 401);
+    assert_eq!(http_with(&addr, "GET", "/", None, &[]).0, 401);
     for (path, headers) in [
         ("/connectors", vec![]),
         ("/getConnectors", vec![]),

@@ -15,8 +15,9 @@ use crate::config::HttpLimits;
 use crate::security::Secret;
 use crate::security::secrets::scrub;
 
-/// Routes anyone may call: liveness only (it says nothing but "ok").
-const OPEN_PATHS: &[&str] = &["/healthz"];
+/// Routes anyone may call: liveness and readiness (what an orchestrator's probes call; they
+/// say whether the worker works, nothing about its connectors).
+const OPEN_PATHS: &[&str] = &["/healthz", "/readyz"];
 /// The largest answer scrubbed in memory; larger ones are refused rather than sent unscrubbed.
 const MAX_SCRUBBED_ANSWER: usize = 64 << 20;
 

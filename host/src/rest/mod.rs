@@ -4,6 +4,7 @@
 mod connectors;
 mod error;
 pub mod guard;
+mod health;
 mod plugins;
 mod seed;
 pub mod tls;
@@ -37,6 +38,8 @@ pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
+        .route("/readyz", get(health::ready))
+        .route("/", get(health::root))
         .route(
             "/connectors",
             get(connectors::list).post(connectors::create),

@@ -63,6 +63,11 @@ pub async fn follow_members(
         if let Err(e) = &read {
             tracing::warn!("cannot read the cluster members (keeping the last list): {e}");
         }
+        worker.readiness().members_read(
+            read.as_ref(),
+            membership.worker_id(),
+            std::time::Instant::now(),
+        );
         let members = tracker.observe(read, std::time::Instant::now()).clone();
         if members.iter().any(|m| !known.contains(m))
             && let Err(e) = sync.publish_config(&announcement).await

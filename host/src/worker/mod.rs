@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod loops;
+pub mod readiness;
 mod status;
 mod supervisor;
 
@@ -156,6 +157,10 @@ pub struct Worker {
     supervisor: tokio::sync::Mutex<supervisor::Supervisor>,
     /// What REST reads.
     view: RwLock<View>,
+    /// What `/readyz` reports.
+    readiness: readiness::Readiness,
+    /// `clusterName`, for `GET /`.
+    cluster_name: Option<String>,
 }
 
 impl Worker {
@@ -166,12 +171,15 @@ impl Worker {
         id: &str,
         sync: Option<Arc<ClusterSync>>,
         peers: PeerClient,
+        cluster_name: Option<String>,
     ) -> Arc<Worker> {
         Arc::new(Worker {
             deps,
             id: id.to_string(),
             sync,
             peers,
+            readiness: readiness::Readiness::default(),
+            cluster_name,
             catalog: catalog::Catalog::default(),
             supervisor: tokio::sync::Mutex::new(supervisor::Supervisor::new(id)),
             view: RwLock::new(View {
@@ -189,6 +197,16 @@ impl Worker {
     /// This worker's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// `clusterName`, when set.
+    pub fn cluster_name(&self) -> Option<&str> {
+        self.cluster_name.as_deref()
+    }
+
+    /// What the worker's loops last saw, for `/readyz`.
+    pub fn readiness(&self) -> &readiness::Readiness {
+        &self.readiness
     }
 
     /// The live config of a connector and whether it is enabled.
