@@ -77,3 +77,61 @@ fn root_and_readiness_describe_a_working_worker_and_logs_can_be_json() {
         "{log}"
     );
 }
+
+#[test]
+fn log_msg_detail_logs_each_record_moved_until_turned_off() {
+    let worker = Worker::start(&["datagen", "file-sink"]);
+    let (code, body) = worker.request("PUT", "/logMsgDetail/true", None);
+    assert_eq!(code, 200, "{body}");
+    let (topic, out) = (unique("detail"), ferry_tests::temp_dir("detail-out"));
+    worker.create(&unique("view"), serde_json::json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}));
+    worker.create(&unique("gen"), serde_json::json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": "5"}));
+    let moved = |direction: &str| {
+        worker
+            .log_text()
+            .lines()
+            .filter(|l| {
+                l.contains("record moved")
+                    && l.contains(&format!("direction=\"{direction}\""))
+                    && l.contains(&topic)
+            })
+            .count()
+    };
+    wait_for("5 records logged each way", Duration::from_secs(60), || {
+        (moved("source->rocketmq") == 5 && moved("rocketmq->sink") >= 5).then_some(())
+    });
+    let line = worker
+        .log_text()
+        .lines()
+        .find(|l| l.contains("record moved"))
+        .unwrap()
+        .to_string();
+    for field in [
+        "connector=",
+        "task=",
+        "partition=",
+        "offset=",
+        "key=",
+        "value_bytes=",
+        "value_head=",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+    // Off again (the seed's GET form): records keep flowing, unlogged.
+    assert_eq!(worker.request("GET", "/logMsgDetail/false", None).0, 200);
+    let (topic2, out2) = (unique("quiet"), ferry_tests::temp_dir("quiet-out"));
+    worker.create(&unique("view"), serde_json::json!({"connector-class": "file-sink", "rocketmq.topics": topic2, "file.dir": out2.to_str().unwrap()}));
+    worker.create(&unique("gen"), serde_json::json!({"connector-class": "datagen", "datagen.topic": topic2, "datagen.count": "5"}));
+    wait_for(
+        "the second 5 records delivered",
+        Duration::from_secs(60),
+        || (ferry_tests::sink_counts(&out2).len() == 5).then_some(()),
+    );
+    assert!(
+        !worker
+            .log_text()
+            .lines()
+            .any(|l| l.contains("record moved") && l.contains(&topic2))
+    );
+    assert_eq!(worker.request("GET", "/logMsgDetail/maybe", None).0, 400);
+}

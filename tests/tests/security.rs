@@ -95,6 +95,10 @@ fn a_caller_without_the_token_or_from_another_site_changes_nothing() {
             "PUT /connectors/{name}/config",
         ),
         ("/plugin/reload".into(), "POST /plugins/reload"),
+        (
+            "/logMsgDetail/true".into(),
+            "PUT /logMsgDetail/{true|false}",
+        ),
     ] {
         let (code, body) = worker.request("GET", &path, None);
         let (error, message) = error_of(&body);

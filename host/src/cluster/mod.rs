@@ -155,6 +155,11 @@ pub enum ConfigEvent {
         /// Every worker's announced REST address.
         workers: std::collections::BTreeMap<String, String>,
     },
+    /// The seed's `logMsgDetail`: per-record logging on every worker, on or off.
+    RecordLogging {
+        /// On or off.
+        enabled: bool,
+    },
     /// A worker announces where its REST API listens.
     Worker {
         /// `workerId`.

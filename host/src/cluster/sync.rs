@@ -51,6 +51,7 @@ impl ClusterSync {
             ConfigEvent::Connector { name, .. } => name.as_str(),
             ConfigEvent::Worker { worker, .. } => worker.as_str(),
             ConfigEvent::Snapshot { .. } => "snapshot",
+            ConfigEvent::RecordLogging { .. } => "record-logging",
         };
         let body = serde_json::to_vec(event).expect("config events serialize");
         self.hub

@@ -110,6 +110,8 @@ pub async fn legacy_write(
         "DELETE /connectors/{name}"
     } else if path.starts_with("/connectors/single/") {
         "PUT /connectors/{name}/stop or PUT /connectors/{name}/resume"
+    } else if path.starts_with("/logMsgDetail/") {
+        "PUT /logMsgDetail/{true|false}"
     } else if path.starts_with("/connectors/all/") {
         "the per-connector routes (DELETE /connectors/{name}, PUT /connectors/{name}/stop|resume)"
     } else {

@@ -32,6 +32,7 @@ pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
         .route("/connectors/all/{action}", get(seed::all_action))
         .route("/connectors/single/{name}/{action}", get(seed::enable_one))
         .route("/connectors/taskNum/{name}/{n}", get(seed::task_num))
+        .route("/logMsgDetail/{flag}", get(seed::log_msg_detail))
         .route_layer(from_fn_with_state(guard.clone(), guard::legacy_write));
     Router::new()
         .route(
@@ -67,6 +68,7 @@ pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
         .route("/getConnectors", get(seed::get_connectors))
         .route("/getConnectors/{name}", get(seed::get_connector))
         .route("/getConnectorsStatus/{name}", get(seed::status))
+        .route("/logMsgDetail/{flag}", put(seed::log_msg_detail))
         .route("/getClusterInfo", get(seed::cluster_info))
         .route("/cluster", get(seed::cluster_info))
         .route("/getAllocatedTask", get(seed::allocated_tasks))

@@ -204,6 +204,28 @@ fn enable_action(action: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// `GET /logMsgDetail/{true|false}` (and `PUT`): one log line per record moved, on every
+/// worker, until turned off.
+pub async fn log_msg_detail(
+    State(worker): State<Arc<Worker>>,
+    Path(flag): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let enabled = match flag.to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_value",
+                format!("`{other}`: use /logMsgDetail/true or /logMsgDetail/false"),
+            ));
+        }
+    };
+    worker.set_record_logging(enabled).await?;
+    Ok(Json(
+        json!({ "status": "success", "logMsgDetail": enabled }),
+    ))
+}
+
 /// `GET /connectors/taskNum/{name}/{n}`: sets `tasks.num`.
 pub async fn task_num(
     State(worker): State<Arc<Worker>>,

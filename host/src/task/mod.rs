@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod dispatch;
+pub mod record_log;
 pub mod sink;
 pub mod source;
 pub mod status;

@@ -97,6 +97,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             pending.extend(next);
             match put {
                 Ok(()) => {
+                    super::record_log::log_batches("rocketmq->sink", &batch.batches);
                     consumer.commit(batch.offsets).await;
                     status.delivered(batch.records);
                     restarts.reset();

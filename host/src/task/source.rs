@@ -224,6 +224,7 @@ async fn deliver(
         if batch.messages.is_empty() {
             continue;
         }
+        super::record_log::log_batches("source->rocketmq", std::slice::from_ref(batch));
         records += batch.messages.len() as u64;
         let mut backoff = Backoff::for_retries();
         loop {

@@ -204,6 +204,18 @@ impl Worker {
         self.cluster_name.as_deref()
     }
 
+    /// The seed's `logMsgDetail`: turns per-record logging on or off here at once, and on
+    /// every other worker through the config topic.
+    pub async fn set_record_logging(&self, enabled: bool) -> Result<(), WorkerError> {
+        crate::task::record_log::set(enabled);
+        if let Some(sync) = &self.sync {
+            sync.publish_config(&crate::cluster::ConfigEvent::RecordLogging { enabled })
+                .await
+                .map_err(|e| WorkerError::Cluster(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// What the worker's loops last saw, for `/readyz`.
     pub fn readiness(&self) -> &readiness::Readiness {
         &self.readiness
@@ -306,6 +318,7 @@ impl Worker {
         use crate::cluster::ConfigEvent;
         match event {
             ConfigEvent::Worker { worker, rest } => self.apply_address(&worker, &rest),
+            ConfigEvent::RecordLogging { enabled } => crate::task::record_log::set(enabled),
             ConfigEvent::Connector { name, record } => {
                 if self.apply_record(&name, record) {
                     tracing::info!(connector = %name, "config update from the cluster applied");
