@@ -67,7 +67,14 @@ pub fn redact(config: &BTreeMap<String, String>, declared: &[String]) -> BTreeMa
 
 /// Secret values this process has seen (literal config values and resolved references), so
 /// that text bound for a log or an answer can be scrubbed of them.
-static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// Each with its JSON-escaped form (what a JSON answer holds), made once when remembered.
+static KNOWN: RwLock<Vec<Known>> = RwLock::new(Vec::new());
+
+struct Known {
+    raw: String,
+    /// `None` when escaping changes nothing.
+    escaped: Option<String>,
+}
 /// Values shorter than this are not scrubbed from free text: they would mangle unrelated text
 /// (a `1000` scrubbed out of a JSON number breaks the answer). They are still hidden by key.
 const MIN_SCRUBBED: usize = 8;
@@ -80,10 +87,18 @@ pub fn remember(value: &str) {
         return;
     }
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    if known.len() < MAX_KNOWN && !known.iter().any(|k| k == value) {
-        known.push(value.to_string());
+    if known.len() < MAX_KNOWN && !known.iter().any(|k| k.raw == value) {
+        let quoted = serde_json::to_string(value).unwrap_or_default();
+        let escaped = quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .filter(|e| *e != value)
+            .map(String::from);
+        known.push(Known {
+            raw: value.to_string(),
+            escaped,
+        });
         // Longest first, so a secret containing another is replaced whole.
-        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        known.sort_by_key(|k| std::cmp::Reverse(k.raw.len()));
     }
 }
 
@@ -101,13 +116,10 @@ pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
     let mut out = std::borrow::Cow::Borrowed(text);
     for secret in known.iter() {
-        if out.contains(secret.as_str()) {
-            out = std::borrow::Cow::Owned(out.replace(secret.as_str(), HIDDEN));
-        }
-        let escaped = serde_json::to_string(secret).unwrap_or_default();
-        let escaped = &escaped[1..escaped.len().saturating_sub(1).max(1)];
-        if escaped != secret && out.contains(escaped) {
-            out = std::borrow::Cow::Owned(out.replace(escaped, HIDDEN));
+        for form in std::iter::once(&secret.raw).chain(&secret.escaped) {
+            if out.contains(form.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(form.as_str(), HIDDEN));
+            }
         }
     }
     out

@@ -23,33 +23,9 @@ pub enum PluginKind {
     Sink,
 }
 
-/// What a plugin's `describe()` said, whichever contract version it was built against.
-#[derive(Clone, Debug, Default)]
-pub struct ConnectorInfo {
-    /// The plugin name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// Other names `connector-class` may use.
-    pub aliases: Vec<String>,
-    /// The config keys it understands.
-    pub config_keys: Vec<ConfigKey>,
-}
-
-/// One config key a plugin understands.
-#[derive(Clone, Debug)]
-pub struct ConfigKey {
-    /// The key.
-    pub name: String,
-    /// Whether a config without it is refused.
-    pub required: bool,
-    /// Its default, for the docs.
-    pub default_value: Option<String>,
-    /// What it means.
-    pub doc: String,
-    /// Its value is hidden in answers and logs (0.2.0; always false for a 0.1.0 plugin).
-    pub secret: bool,
-}
+/// What a plugin's `describe()` said, whichever contract version it was built against: the
+/// 0.2.0 record (a 0.1.0 plugin's info converts into it, its keys never secret).
+pub use bindings::source::ferry::connector0_2_0::types::{ConfigKey, ConnectorInfo};
 
 impl ConnectorInfo {
     /// The keys the plugin declared secret.
@@ -77,27 +53,6 @@ impl From<bindings::source_v01::ferry::connector0_1_0::types::ConnectorInfo> for
                     default_value: k.default_value,
                     doc: k.doc,
                     secret: false,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<bindings::source::ferry::connector0_2_0::types::ConnectorInfo> for ConnectorInfo {
-    fn from(i: bindings::source::ferry::connector0_2_0::types::ConnectorInfo) -> Self {
-        ConnectorInfo {
-            name: i.name,
-            version: i.version,
-            aliases: i.aliases,
-            config_keys: i
-                .config_keys
-                .into_iter()
-                .map(|k| ConfigKey {
-                    name: k.name,
-                    required: k.required,
-                    default_value: k.default_value,
-                    doc: k.doc,
-                    secret: k.secret,
                 })
                 .collect(),
         }
