@@ -10,6 +10,7 @@
 //! - [`rocketmq`]: the hub client (producer, consumers, message mapping).
 //! - [`store`]: local persistence of configs and delivered positions.
 //! - [`worker`]: the connectors of this process.
+//! - [`metrics`]: the Prometheus figures behind `GET /metrics`.
 //! - [`rest`]: the HTTP API (authentication, limits, TLS).
 //! - [`security`]: what a caller, a config and a guest may reach: file roots, Kafka property
 //!   allowlist, secrets and references.
@@ -27,6 +28,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod plugin;
 pub mod rest;

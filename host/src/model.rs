@@ -37,6 +37,37 @@ pub struct ConnectorRecord {
     /// Bumped by a restart request: every worker restarts the connector's tasks it runs.
     #[serde(default)]
     pub generation: u64,
+    /// Paused (Kafka Connect's KIP-980 `PAUSED`; only meaningful while enabled): tasks keep
+    /// their place but move no records.
+    #[serde(default)]
+    pub paused: bool,
+    /// Per-task restart generations (`POST /connectors/{name}/tasks/{id}/restart`): bumping
+    /// one restarts just that task, wherever it runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub task_generations: BTreeMap<u32, u64>,
+}
+
+/// What a connector is asked to do (Kafka Connect's target states, KIP-980).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetState {
+    /// Tasks run and move records.
+    Running,
+    /// Tasks keep running where they are (guest, consumers, positions) but move no records.
+    Paused,
+    /// Tasks are shut down; the config is kept (the seed's `disable`).
+    Stopped,
+}
+
+impl ConnectorRecord {
+    /// The state the connector is asked to be in.
+    pub fn target(&self) -> TargetState {
+        match (self.enabled, self.paused) {
+            (false, _) => TargetState::Stopped,
+            (true, true) => TargetState::Paused,
+            (true, false) => TargetState::Running,
+        }
+    }
 }
 
 /// The connector key naming its Kafka bootstrap servers (the seed's key).

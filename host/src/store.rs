@@ -224,6 +224,8 @@ fn read_records(path: &Path) -> Result<BTreeMap<String, ConnectorRecord>, StoreE
                     config: Some(config),
                     enabled: true,
                     generation: 0,
+                    paused: false,
+                    task_generations: Default::default(),
                 };
                 (name, record)
             })
@@ -297,6 +299,8 @@ mod tests {
             config,
             enabled: true,
             generation: 0,
+            paused: false,
+            task_generations: Default::default(),
         };
         assert!(store.apply("c", record(2, Some(config.clone()))).unwrap());
         assert!(

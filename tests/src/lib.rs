@@ -405,6 +405,36 @@ pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
     counts
 }
 
+/// Waits until the files in `dir` hold every record number below `total`; on timeout, panics
+/// naming how many are missing, the first missing numbers and what `context()` says (e.g. the
+/// status of the connectors involved), so a failure says where the records stopped.
+pub fn wait_for_records(
+    what: &str,
+    dir: &Path,
+    total: u64,
+    timeout: Duration,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let counts = sink_counts(dir);
+        if counts.len() as u64 >= total {
+            return;
+        }
+        if Instant::now() > deadline {
+            let missing: Vec<u64> = (0..total).filter(|n| !counts.contains_key(n)).collect();
+            panic!(
+                "timed out after {timeout:?} waiting for {what}: {} of {total} missing, first {:?}, last {:?}; {}",
+                missing.len(),
+                &missing[..missing.len().min(20)],
+                missing.last(),
+                context()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Checks that `counts` holds every record number below `total`; returns the duplicates.
 pub fn assert_complete(counts: &BTreeMap<u64, u32>, total: u64) -> u64 {
     let missing: Vec<u64> = (0..total)

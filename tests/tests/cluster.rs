@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use ferry_tests::cluster::{all_running, allocation, cluster, wait_until_members};
 use ferry_tests::kafka::{self, Outgoing};
-use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_for};
+use ferry_tests::{
+    Worker, assert_complete, sink_counts, temp_dir, unique, wait_for, wait_for_records,
+};
 use serde_json::json;
 
 /// Tansu answers a JoinGroup after half the session timeout (DESIGN.md §7): keep it short.
@@ -260,10 +262,18 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
         "after the worker returned, the allocation is the one before the kill"
     );
 
-    wait_for(
+    wait_for_records(
         "every Kafka record in RocketMQ",
+        &out,
+        k2r_total,
         Duration::from_secs(300),
-        || (sink_counts(&out).len() as u64 >= k2r_total).then_some(()),
+        || {
+            format!(
+                "status of {src}: {}; of {view}: {}",
+                observer.status(&src),
+                observer.status(&view)
+            )
+        },
     );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
     let got = kafka::read_until(&r2k, Duration::from_secs(300), |r| {

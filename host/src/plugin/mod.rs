@@ -182,6 +182,7 @@ impl PluginRegistry {
                 }
             }
         }
+        crate::metrics::worker::set_plugin_failures(next.failures.len());
         let mut report = ReloadReport {
             failures: next.failures.clone(),
             ..Default::default()
@@ -248,6 +249,7 @@ impl PluginRegistry {
             return Err("describe() returned an empty name".into());
         }
         tracing::info!(path = %file.display(), name = %info.name, version = %info.version, kind = ?code.kind, "plugin loaded");
+        crate::metrics::worker::plugin_loaded();
         Ok(Arc::new(LoadedPlugin {
             name: info.name.clone(),
             kind: code.kind,

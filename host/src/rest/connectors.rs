@@ -3,18 +3,72 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::ApiError;
 use super::error::config_from_json;
+use crate::model::TargetState;
 use crate::worker::Worker;
 
-/// `GET /connectors`: connector names.
-pub async fn list(State(worker): State<Arc<Worker>>) -> Json<Vec<String>> {
-    Json(worker.names().await)
+/// `GET /connectors`: connector names; with `?expand=status` and/or `?expand=info`, an object
+/// per name holding those (Kafka Connect's expansion).
+pub async fn list(
+    State(worker): State<Arc<Worker>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut status = false;
+    let mut info = false;
+    for (key, value) in &query {
+        match (key.as_str(), value.as_str()) {
+            ("expand", "status") => status = true,
+            ("expand", "info") => info = true,
+            ("expand", other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown expand `{other}`: use `status` or `info`"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let names = worker.names().await;
+    if !status && !info {
+        return Ok(Json(json!(names)));
+    }
+    let mut out = serde_json::Map::new();
+    for name in names {
+        let mut entry = serde_json::Map::new();
+        // A connector deleted meanwhile is left out.
+        if status {
+            let Ok(s) = worker.status(&name).await else {
+                continue;
+            };
+            entry.insert("status".into(), json!(s));
+        }
+        if info {
+            let Ok(i) = info_of(&worker, &name).await else {
+                continue;
+            };
+            entry.insert("info".into(), i);
+        }
+        out.insert(name, Value::Object(entry));
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+/// Kafka Connect's connector info: name, config (secrets hidden), tasks and type.
+async fn info_of(worker: &Worker, name: &str) -> Result<Value, ApiError> {
+    let config = worker.redacted(&worker.config(name).await?);
+    let status = worker.status(name).await?;
+    let tasks: Vec<Value> = status
+        .tasks
+        .iter()
+        .map(|t| json!({ "connector": name, "task": t.id }))
+        .collect();
+    Ok(json!({ "name": name, "config": config, "tasks": tasks, "type": status.kind }))
 }
 
 /// `POST /connectors` `{name, config}`.
@@ -36,16 +90,12 @@ pub async fn create(
     ))
 }
 
-/// `GET /connectors/{name}`.
+/// `GET /connectors/{name}`: Kafka Connect's connector info.
 pub async fn get_one(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let config = worker.redacted(&worker.config(&name).await?);
-    let status = worker.status(&name).await?;
-    Ok(Json(
-        json!({ "name": name, "config": config, "type": status.kind, "tasks": status.tasks.len() }),
-    ))
+    Ok(Json(info_of(&worker, &name).await?))
 }
 
 /// `GET /connectors/{name}/config`.
@@ -93,34 +143,114 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /connectors/{name}/restart`: restarts every task (e.g. after one gave up retrying).
-/// Tasks resume from the last acknowledged record.
+/// The query of `POST /connectors/{name}/restart`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartQuery {
+    include_tasks: Option<bool>,
+    only_failed: Option<bool>,
+}
+
+/// `POST /connectors/{name}/restart`. Without a query: restarts every task (204), as Ferry
+/// always has. With Kafka Connect's `includeTasks` / `onlyFailed`: plans the connector again
+/// and restarts the tasks selected (202 with the tasks being restarted shown `RESTARTING`), or
+/// only plans again (`includeTasks=false&onlyFailed=false`, 204). Tasks resume from the last
+/// acknowledged record.
 pub async fn restart(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    worker.restart(&name).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Query(query): Query<RestartQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    if query.include_tasks.is_none() && query.only_failed.is_none() {
+        worker.restart(&name).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let (include_tasks, only_failed) = (
+        query.include_tasks.unwrap_or(false),
+        query.only_failed.unwrap_or(false),
+    );
+    let restarted = worker
+        .restart_selected(&name, include_tasks, only_failed)
+        .await?;
+    if !include_tasks && !only_failed {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut status = json!(worker.status(&name).await?);
+    if let Some(tasks) = status["tasks"].as_array_mut() {
+        for task in tasks {
+            if task["id"]
+                .as_u64()
+                .is_some_and(|id| restarted.contains(&(id as u32)))
+            {
+                task["state"] = json!("RESTARTING");
+            }
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
 }
 
-/// `PUT /connectors/{name}/stop`: stops every task and keeps the config (Kafka Connect's
-/// KIP-980 `STOPPED`; the seed's `disable`).
+/// `PUT /connectors/{name}/pause`: tasks keep their place (guest, consumers, positions) and
+/// move no records until resumed (KIP-980 `PAUSED`).
+pub async fn pause(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    worker.set_target(&name, TargetState::Paused).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `PUT /connectors/{name}/stop`: shuts every task down and keeps the config (KIP-980
+/// `STOPPED`; the seed's `disable`).
 pub async fn stop(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    worker.set_enabled(&name, false).await?;
+    worker.set_target(&name, TargetState::Stopped).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
-/// `PUT /connectors/{name}/resume`: runs a stopped connector's tasks again (the seed's
+/// `PUT /connectors/{name}/resume`: runs a paused or stopped connector again (the seed's
 /// `enable`).
 pub async fn resume(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    worker.set_enabled(&name, true).await?;
+    worker.set_target(&name, TargetState::Running).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /connectors/{name}/tasks`: each task's id and config (secrets hidden).
+pub async fn tasks(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let configs = worker.task_configs(&name).await?;
+    Ok(Json(json!(
+        configs
+            .into_iter()
+            .enumerate()
+            .map(|(task, config)| json!({ "id": { "connector": name, "task": task }, "config": config }))
+            .collect::<Vec<_>>()
+    )))
+}
+
+/// `GET /connectors/{name}/tasks/{task}/status`.
+pub async fn task_status(
+    State(worker): State<Arc<Worker>>,
+    Path((name, task)): Path<(String, u32)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(worker.task_status(&name, task).await?)))
+}
+
+/// `POST /connectors/{name}/tasks/{task}/restart`: restarts that one task wherever it runs
+/// (204); it resumes from the last acknowledged record.
+pub async fn restart_task(
+    State(worker): State<Arc<Worker>>,
+    Path((name, task)): Path<(String, u32)>,
+) -> Result<StatusCode, ApiError> {
+    worker.task_status(&name, task).await?;
+    worker.restart_tasks(&name, vec![task]).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /internal/config-writes`: a config write another worker forwarded to this one, the

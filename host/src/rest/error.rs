@@ -54,6 +54,7 @@ impl From<WorkerError> for ApiError {
             WorkerError::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
             WorkerError::Exists(_) => (StatusCode::CONFLICT, "connector_exists"),
             WorkerError::NotFound(_) => (StatusCode::NOT_FOUND, "connector_not_found"),
+            WorkerError::NoSuchTask(..) => (StatusCode::NOT_FOUND, "task_not_found"),
             WorkerError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failed"),
             WorkerError::Cluster(_) => (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable"),
             WorkerError::NotLeader(..) => (StatusCode::SERVICE_UNAVAILABLE, "not_leader"),

@@ -169,6 +169,12 @@ async fn scrubbed(response: Response) -> Response {
             "the answer could not be checked for secrets".into(),
         );
     };
+    if (parts.status.is_client_error() || parts.status.is_server_error())
+        && parts.headers.get(header::CONTENT_TYPE)
+            != Some(&HeaderValue::from_static("application/json"))
+    {
+        return as_json_error(parts.status, &bytes);
+    }
     let body = match std::str::from_utf8(&bytes) {
         Ok(text) => match scrub(text) {
             std::borrow::Cow::Owned(clean) => Body::from(clean),
@@ -179,6 +185,27 @@ async fn scrubbed(response: Response) -> Response {
     let mut response = Response::from_parts(parts, body);
     response.headers_mut().remove(header::CONTENT_LENGTH);
     response
+}
+
+/// An error answered by the framework itself (a path or query that does not parse, a method
+/// the route does not have), in the same `{error, message}` shape as every other error.
+fn as_json_error(status: StatusCode, body: &[u8]) -> Response {
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable_request",
+        s if s.is_server_error() => "internal_error",
+        _ => "request_refused",
+    };
+    let text = String::from_utf8_lossy(body);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("refused").to_string(),
+        t => scrub(t).into_owned(),
+    };
+    api_error(status, code, message)
 }
 
 fn api_error(status: StatusCode, code: &'static str, message: String) -> Response {

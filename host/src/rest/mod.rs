@@ -5,6 +5,7 @@ mod connectors;
 mod error;
 pub mod guard;
 mod health;
+mod metrics;
 mod plugins;
 mod seed;
 pub mod tls;
@@ -41,6 +42,7 @@ pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
         )
         .route("/readyz", get(health::ready))
         .route("/", get(health::root))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/connectors",
             get(connectors::list).post(connectors::create),
@@ -55,9 +57,27 @@ pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
         )
         .route("/connectors/{name}/status", get(connectors::status))
         .route("/connectors/{name}/restart", post(connectors::restart))
+        .route("/connectors/{name}/pause", put(connectors::pause))
         .route("/connectors/{name}/stop", put(connectors::stop))
         .route("/connectors/{name}/resume", put(connectors::resume))
+        .route("/connectors/{name}/tasks", get(connectors::tasks))
+        .route(
+            "/connectors/{name}/tasks/{task}/status",
+            get(connectors::task_status),
+        )
+        .route(
+            "/connectors/{name}/tasks/{task}/restart",
+            post(connectors::restart_task),
+        )
         .route("/connector-plugins", get(plugins::list))
+        .route(
+            "/connector-plugins/{class}/config",
+            get(plugins::config_keys),
+        )
+        .route(
+            "/connector-plugins/{class}/config/validate",
+            put(plugins::validate),
+        )
         // Config writes other workers forward to the leader.
         .route(
             crate::worker::catalog::FORWARD_PATH,

@@ -370,6 +370,29 @@ impl SinkConsumer {
         offsets
     }
 
+    /// Records behind the head of the queues `messages` came from: per queue, the queue's
+    /// max offset when the broker answered the pull (the client's `MAX_OFFSET` property)
+    /// minus the offset after its last message here.
+    pub fn lag(messages: &[MessageExt]) -> i64 {
+        let mut per_queue: HashMap<(&str, &str, i32), i64> = HashMap::new();
+        for ext in messages {
+            let Some(max) = ext
+                .property(&CheetahString::from_static_str(
+                    rocketmq_model::common::message::MessageConst::PROPERTY_MAX_OFFSET,
+                ))
+                .and_then(|v| v.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let behind = (max - ext.queue_offset() - 1).max(0);
+            let entry = per_queue
+                .entry((ext.topic(), ext.broker_name(), ext.queue_id()))
+                .or_insert(behind);
+            *entry = (*entry).min(behind);
+        }
+        per_queue.values().sum()
+    }
+
     /// Commits `next offset` per queue to the broker.
     pub async fn commit(&self, offsets: HashMap<(String, String, i32), i64>) {
         let map = offsets

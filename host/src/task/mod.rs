@@ -82,10 +82,13 @@ pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 /// Starts a task loop of the right kind, once `after` (the previous run of the same task on
 /// this worker, still stopping) has finished. The loop runs under a child of `stop` that the
 /// task itself cancels when it gives up (`errors.retry.timeout`, a record that can never be sent).
-pub fn spawn(spec: TaskSpec, deps: TaskDeps, after: Option<Stopped>) -> TaskHandle {
+/// A task started `paused` opens its guest and waits before moving a record.
+pub fn spawn(spec: TaskSpec, deps: TaskDeps, after: Option<Stopped>, paused: bool) -> TaskHandle {
     let stop = CancellationToken::new();
     let run = stop.child_token();
-    let status = StatusCell::new(spec.settings.retry_timeout, run.clone());
+    let metrics = crate::metrics::TaskMetrics::new(&spec.ids.connector, spec.ids.task);
+    let status = StatusCell::new(spec.settings.retry_timeout, run.clone(), metrics);
+    status.set_paused(paused);
     let span = tracing::info_span!("task", connector = %spec.ids.connector, task = spec.ids.task);
     let kind = spec.plugin.kind;
     let cell = status.clone();

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::source::wait_after_fault;
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
+use crate::metrics::TaskMetrics;
 use crate::rocketmq::{SinkConsumer, from_message_ext};
 use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::{GuestFault, SinkGuest};
@@ -25,6 +26,8 @@ struct Pending {
     /// (topic, broker, queue) -> next offset to commit once `put()` succeeded.
     offsets: HashMap<(String, String, i32), i64>,
     records: u64,
+    /// Value bytes of the records.
+    bytes: u64,
 }
 
 /// The consumer group of a sink connector (the seed's naming).
@@ -73,9 +76,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 tracing::info!("plugin changed; restarting the task on the new version");
                 continue 'guest;
             }
+            if status.is_paused() {
+                // What was taken and not yet put stays pending (uncommitted) until resumed.
+                status.wait_while_paused(&stop).await;
+                continue;
+            }
             let batch = match pending.pop_front() {
                 Some(p) => p,
-                None => match take(&consumer).await {
+                None => match take(&consumer, status.metrics()).await {
                     Some(p) => p,
                     None => continue,
                 },
@@ -83,15 +91,21 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             // Fetch the next batch while the destination acknowledges this one.
             let prefetch = async {
                 match pending.is_empty() {
-                    true => take(&consumer).await,
+                    true => take(&consumer, status.metrics()).await,
                     false => None,
                 }
             };
             // `flush()` before the commit: only what the guest made durable is committed (a
             // sink that buffers in `put()` would otherwise lose its buffer in a crash).
             let deliver = async {
+                let started = std::time::Instant::now();
                 guest.put(&batch.batches).await?;
-                guest.flush().await
+                let flushed = guest.flush().await;
+                status
+                    .metrics()
+                    .put_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                flushed
             };
             let (put, next) = tokio::join!(deliver, prefetch);
             pending.extend(next);
@@ -100,6 +114,8 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     super::record_log::log_batches("rocketmq->sink", &batch.batches);
                     consumer.commit(batch.offsets).await;
                     status.delivered(batch.records);
+                    status.metrics().bytes_out.inc_by(batch.bytes);
+                    status.metrics().batches.inc();
                     restarts.reset();
                     retries.reset();
                 }
@@ -155,13 +171,21 @@ async fn connect(
     }
 }
 
-/// Polls RocketMQ once and groups what came by (topic, queue), keeping queue order.
-async fn take(consumer: &SinkConsumer) -> Option<Pending> {
+/// Polls RocketMQ once and groups what came by (topic, queue), keeping queue order; counts
+/// what came and the lag behind the head of the queues it came from.
+async fn take(consumer: &SinkConsumer, metrics: &TaskMetrics) -> Option<Pending> {
     let messages = consumer.poll(MAX_PUT_RECORDS, POLL_TIMEOUT_MS).await;
     if messages.is_empty() {
         return None;
     }
     let records = messages.len() as u64;
+    let bytes = messages
+        .iter()
+        .map(|m| m.body().map_or(0, |b| b.len() as u64))
+        .sum();
+    metrics.records_in.inc_by(records);
+    metrics.bytes_in.inc_by(bytes);
+    metrics.lag.set(SinkConsumer::lag(&messages));
     let offsets = SinkConsumer::next_offsets(&messages);
     let mut grouped: BTreeMap<(String, i32), Vec<Message>> = BTreeMap::new();
     for ext in &messages {
@@ -182,5 +206,6 @@ async fn take(consumer: &SinkConsumer) -> Option<Pending> {
         batches,
         offsets,
         records,
+        bytes,
     })
 }

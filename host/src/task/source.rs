@@ -26,6 +26,8 @@ struct Delivery {
     /// Set once `join` was awaited: `None` when the task stopped before the acknowledgement.
     outcome: Option<Option<Vec<Position>>>,
     records: u64,
+    /// Value bytes of the records.
+    bytes: u64,
 }
 
 impl Delivery {
@@ -92,11 +94,28 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 continue 'guest;
             }
+            if status.is_paused() {
+                // Commit what is in flight, then hold the guest where it is.
+                if let Err(fault) =
+                    settle(&mut in_flight, true, &mut guest, &deps, &spec, &status).await
+                {
+                    wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                    continue 'guest;
+                }
+                status.wait_while_paused(&stop).await;
+                continue;
+            }
             if in_flight.len() >= MAX_IN_FLIGHT {
                 wait_front(&mut in_flight, &stop).await;
                 continue;
             }
-            match guest.poll().await {
+            let polled = std::time::Instant::now();
+            let poll = guest.poll().await;
+            status
+                .metrics()
+                .poll_seconds
+                .observe(polled.elapsed().as_secs_f64());
+            match poll {
                 Ok(batches) if batches.is_empty() => {
                     retries.reset();
                     if in_flight.is_empty() {
@@ -179,6 +198,7 @@ async fn settle(
         match delivery.outcome().await {
             Some(positions) => {
                 status.delivered(delivery.records);
+                status.metrics().bytes_out.inc_by(delivery.bytes);
                 delivered.extend(positions);
             }
             // Cancelled before RocketMQ acknowledged: nothing after this may be committed.
@@ -214,6 +234,7 @@ async fn deliver(
 ) -> Option<Delivery> {
     let mut positions = BTreeMap::new();
     let mut records = 0;
+    let mut bytes = 0;
     let mut acks = Vec::new();
     for source in &batches {
         positions.insert(
@@ -226,6 +247,11 @@ async fn deliver(
         }
         super::record_log::log_batches("source->rocketmq", std::slice::from_ref(batch));
         records += batch.messages.len() as u64;
+        bytes += batch
+            .messages
+            .iter()
+            .map(|m| m.value.len() as u64)
+            .sum::<u64>();
         let mut backoff = Backoff::for_retries();
         loop {
             let messages = batch
@@ -253,8 +279,14 @@ async fn deliver(
             }
         }
     }
+    let metrics = status.metrics().clone();
+    metrics.records_in.inc_by(records);
+    metrics.bytes_in.inc_by(bytes);
+    metrics.batches.inc();
+    let sent = std::time::Instant::now();
     let join = tokio::spawn(async move {
         let acked = futures::future::join_all(acks).await;
+        metrics.send_seconds.observe(sent.elapsed().as_secs_f64());
         acked.iter().all(Result::is_ok).then(|| {
             positions
                 .into_iter()
@@ -266,6 +298,7 @@ async fn deliver(
         join,
         outcome: None,
         records,
+        bytes,
     })
 }
 

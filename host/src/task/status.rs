@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
+use crate::metrics::TaskMetrics;
 use crate::wasm::GuestFault;
 use crate::wasm::caps::kafka::AssignedPartitions;
 
@@ -25,9 +26,28 @@ pub enum TaskLifecycle {
     Idle,
     /// The guest faulted (it restarts after a backoff), or the task gave up retrying.
     Failed,
+    /// Paused on request (`PUT /connectors/{name}/pause`): the task keeps its place (its
+    /// guest, consumers and positions) but moves no records until resumed.
+    Paused,
     /// Stopped on request.
     Stopped,
 }
+
+/// Every error kind a task reports (the `kind` of [`TaskError`], and a label of the errors
+/// metric).
+pub const ERROR_KINDS: [&str; 11] = [
+    "panic",
+    "out-of-memory",
+    "timeout",
+    "trap",
+    "fatal",
+    "invalid-config",
+    "retriable",
+    "rocketmq",
+    "retry-timeout",
+    "record-too-large",
+    "invalid-record",
+];
 
 /// The last error a task met.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
@@ -93,6 +113,10 @@ struct Shared {
     /// Set when the task gave up for good (retry limit, or a record that can never be sent):
     /// it stays `FAILED` until restarted.
     gave_up: std::sync::atomic::AtomicBool,
+    /// The task's metric handles.
+    metrics: TaskMetrics,
+    /// `true` while the connector is paused.
+    paused: tokio::sync::watch::Sender<bool>,
 }
 
 /// A task's status, shared between its loop and the REST API.
@@ -108,21 +132,63 @@ fn now_ms() -> i64 {
 
 impl Default for StatusCell {
     fn default() -> Self {
-        StatusCell::new(None, CancellationToken::new())
+        StatusCell::new(None, CancellationToken::new(), TaskMetrics::detached())
     }
 }
 
 impl StatusCell {
     /// A status for a task that gives up after failing for `retry_limit` (never with `None`)
     /// by cancelling `give_up`.
-    pub fn new(retry_limit: Option<Duration>, give_up: CancellationToken) -> Self {
+    pub fn new(
+        retry_limit: Option<Duration>,
+        give_up: CancellationToken,
+        metrics: TaskMetrics,
+    ) -> Self {
+        metrics.set_state(&TaskLifecycle::Starting);
         StatusCell(Arc::new(Shared {
             status: Mutex::new(TaskStatus::default()),
-            partitions: AssignedPartitions::default(),
+            partitions: AssignedPartitions::reporting_lag_to(metrics.lag.clone()),
+            metrics,
+            paused: tokio::sync::watch::Sender::new(false),
             retry_limit,
             give_up,
             gave_up: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// Pauses or resumes the task (it notices before its next record).
+    pub fn set_paused(&self, paused: bool) {
+        self.0
+            .paused
+            .send_if_modified(|p| std::mem::replace(p, paused) != paused);
+    }
+
+    /// Whether the task is asked to pause.
+    pub fn is_paused(&self) -> bool {
+        *self.0.paused.borrow()
+    }
+
+    /// While the task is asked to pause: shows `PAUSED` and waits until resumed or stopped,
+    /// then shows `RUNNING` again. Returns at once when not paused.
+    pub async fn wait_while_paused(&self, stop: &CancellationToken) {
+        if !self.is_paused() {
+            return;
+        }
+        tracing::info!("task paused");
+        self.set_state(TaskLifecycle::Paused);
+        let mut rx = self.0.paused.subscribe();
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = rx.wait_for(|p| !*p) => {
+                tracing::info!("task resumed");
+                self.set_state(TaskLifecycle::Running);
+            }
+        }
+    }
+
+    /// The task's metric handles.
+    pub fn metrics(&self) -> &TaskMetrics {
+        &self.0.metrics
     }
 
     /// Where the task's Kafka consumer reports its assignment.
@@ -147,6 +213,7 @@ impl StatusCell {
 
     /// Sets the lifecycle state.
     pub fn set_state(&self, state: TaskLifecycle) {
+        self.0.metrics.set_state(&state);
         self.0.status.lock().unwrap().state = state;
     }
 
@@ -167,6 +234,8 @@ impl StatusCell {
     /// acknowledged record. `POST /connectors/{name}/restart` starts it again.
     pub fn fail_for_good(&self, kind: &str, message: String) {
         tracing::error!(kind, "task failed and stops: {message}");
+        self.0.metrics.error(kind);
+        self.0.metrics.set_state(&TaskLifecycle::Failed);
         let mut s = self.0.status.lock().unwrap();
         s.state = TaskLifecycle::Failed;
         s.error = Some(TaskError {
@@ -182,6 +251,7 @@ impl StatusCell {
 
     /// The guest runs `version`.
     pub fn running(&self, version: &str) {
+        self.0.metrics.set_state(&TaskLifecycle::Running);
         let mut s = self.0.status.lock().unwrap();
         s.state = TaskLifecycle::Running;
         s.plugin_version = version.chars().take(12).collect();
@@ -190,6 +260,9 @@ impl StatusCell {
     /// The guest faulted; `restarts` is the backoff attempt.
     pub fn failed(&self, fault: &GuestFault, restarts: u32) {
         tracing::warn!(kind = fault.kind(), restarts, "task failed: {fault}");
+        self.0.metrics.error(fault.kind());
+        self.0.metrics.restarts.inc();
+        self.0.metrics.set_state(&TaskLifecycle::Failed);
         let mut s = self.0.status.lock().unwrap();
         s.state = TaskLifecycle::Failed;
         s.restarts = restarts;
@@ -210,6 +283,8 @@ impl StatusCell {
                     kind,
                     "giving up after {failing_for:?} of failures (errors.retry.timeout): {message}"
                 );
+                self.0.metrics.error("retry-timeout");
+                self.0.metrics.set_state(&TaskLifecycle::Failed);
                 s.state = TaskLifecycle::Failed;
                 s.error = Some(TaskError {
                     kind: "retry-timeout".into(),
@@ -230,6 +305,8 @@ impl StatusCell {
             _ if self.0.give_up.is_cancelled() => {}
             _ => {
                 tracing::warn!(kind, "retrying: {message}");
+                self.0.metrics.error(kind);
+                self.0.metrics.retries.inc();
                 s.retrying_since_ms = Some(now_ms() - failing_for.as_millis() as i64);
                 s.error = Some(TaskError {
                     kind: kind.into(),
@@ -260,6 +337,7 @@ impl StatusCell {
 
     /// `n` more records were acknowledged.
     pub fn delivered(&self, n: u64) {
+        self.0.metrics.records_out.inc_by(n);
         let mut s = self.0.status.lock().unwrap();
         s.delivered += n;
         s.retrying_since_ms = None;
@@ -273,7 +351,11 @@ mod tests {
     #[test]
     fn gives_up_only_past_the_limit() {
         let token = CancellationToken::new();
-        let status = StatusCell::new(Some(Duration::from_secs(2)), token.clone());
+        let status = StatusCell::new(
+            Some(Duration::from_secs(2)),
+            token.clone(),
+            TaskMetrics::detached(),
+        );
         status.running("abc");
         status.retrying("retriable", "down".into(), Duration::from_secs(1));
         assert!(!token.is_cancelled());
@@ -290,7 +372,7 @@ mod tests {
     #[test]
     fn failing_for_good_stops_the_task_and_stays_failed() {
         let token = CancellationToken::new();
-        let status = StatusCell::new(None, token.clone());
+        let status = StatusCell::new(None, token.clone(), TaskMetrics::detached());
         status.running("abc");
         status.retrying("rocketmq", "down".into(), Duration::from_secs(1));
         assert!(status.get().retrying_since_ms.is_some());
@@ -307,7 +389,7 @@ mod tests {
     #[test]
     fn no_limit_retries_forever() {
         let token = CancellationToken::new();
-        let status = StatusCell::new(None, token.clone());
+        let status = StatusCell::new(None, token.clone(), TaskMetrics::detached());
         status.retrying("retriable", "down".into(), Duration::from_secs(86_400));
         assert!(!token.is_cancelled());
         token.cancel();

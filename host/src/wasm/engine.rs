@@ -84,12 +84,16 @@ impl WasmRuntime {
             // SAFETY: the file was written by `serialize` of this engine configuration (the
             // name carries its compatibility hash) and is never modified in place.
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    crate::metrics::worker::compile_cache(true);
+                    return Ok(component);
+                }
                 Err(e) => {
                     tracing::warn!(path = %cached.display(), "ignoring bad cache entry: {e:#}")
                 }
             }
         }
+        crate::metrics::worker::compile_cache(false);
         let component =
             Component::new(&self.engine, wasm).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
         if let Ok(bytes) = component.serialize() {

@@ -301,10 +301,7 @@ impl Guarded {
             ids,
             wasi: wasi.build(),
             table: Default::default(),
-            limiter: MemoryLimiter {
-                max_bytes: limits.memory_max,
-                denied: None,
-            },
+            limiter: MemoryLimiter::new(limits.memory_max),
             deadline: Instant::now() + limits.call_timeout,
             output_tail: tail,
             kafka: limits.kafka.clone(),

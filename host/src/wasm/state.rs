@@ -66,6 +66,25 @@ pub struct MemoryLimiter {
     pub max_bytes: usize,
     /// The first growth request that was denied: (current, desired).
     pub denied: Option<(usize, usize)>,
+    /// Bytes granted so far, counted in the guest memory metric until the store is dropped.
+    pub granted: usize,
+}
+
+impl MemoryLimiter {
+    /// A limiter for guests of at most `max_bytes` of linear memory.
+    pub fn new(max_bytes: usize) -> Self {
+        MemoryLimiter {
+            max_bytes,
+            denied: None,
+            granted: 0,
+        }
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        crate::metrics::worker::guest_memory(-(self.granted as i64));
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -79,6 +98,9 @@ impl ResourceLimiter for MemoryLimiter {
             self.denied.get_or_insert((current, desired));
             return Ok(false);
         }
+        let grown = desired.saturating_sub(current);
+        self.granted += grown;
+        crate::metrics::worker::guest_memory(grown as i64);
         Ok(true)
     }
 

@@ -6,7 +6,7 @@
 //! forward their writes to it over REST, then wait until they have read the record themselves,
 //! so a caller reads its own write from the worker it asked.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{Plan, Worker, WorkerError, next_version};
 use crate::cluster::{ConfigEvent, ConnectorRecord, Version};
 use crate::config::{CONNECTOR_CLASS, CONNECTOR_NAME, ConnectorConfig, HostSettings, TASKS_NUM};
+use crate::model::TargetState;
 use crate::wasm::{GuestFault, GuestLimits, PluginKind};
 
 /// The internal route a worker forwards writes to.
@@ -56,10 +57,25 @@ pub enum ConfigWrite {
         /// The new state.
         enabled: bool,
     },
+    /// Run, pause or stop (KIP-980).
+    SetTarget {
+        /// Connector name.
+        name: String,
+        /// The new target state.
+        target: TargetState,
+    },
     /// Restart every task (a new generation).
     Restart {
         /// Connector name.
         name: String,
+    },
+    /// Restart the listed tasks (per-task generations); with none, only plan the connector
+    /// again (its `validate()` and `task-configs()`), restarting tasks whose config changed.
+    RestartTasks {
+        /// Connector name.
+        name: String,
+        /// Task indexes.
+        tasks: Vec<u32>,
     },
     /// Delete.
     Delete {
@@ -75,10 +91,22 @@ impl ConfigWrite {
             | ConfigWrite::Put { name, .. }
             | ConfigWrite::Merge { name, .. }
             | ConfigWrite::SetEnabled { name, .. }
+            | ConfigWrite::SetTarget { name, .. }
             | ConfigWrite::Restart { name }
+            | ConfigWrite::RestartTasks { name, .. }
             | ConfigWrite::Delete { name } => name,
         }
     }
+}
+
+/// What [`Worker::validate`] found.
+pub struct Validation {
+    /// The keys the plugin declares (empty when the class is unknown).
+    pub declared: Vec<crate::wasm::ConfigKey>,
+    /// Errors per key.
+    pub errors: BTreeMap<String, Vec<String>>,
+    /// Errors that name no key.
+    pub general: Vec<String>,
 }
 
 /// What an acknowledged write did.
@@ -198,6 +226,58 @@ impl Worker {
         .map(drop)
     }
 
+    /// Runs, pauses or stops a connector, cluster-wide (KIP-980).
+    pub async fn set_target(&self, name: &str, target: TargetState) -> Result<(), WorkerError> {
+        self.write(ConfigWrite::SetTarget {
+            name: name.into(),
+            target,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Restarts the listed tasks of a connector, wherever they run; with none, plans the
+    /// connector again.
+    pub async fn restart_tasks(&self, name: &str, tasks: Vec<u32>) -> Result<(), WorkerError> {
+        self.write(ConfigWrite::RestartTasks {
+            name: name.into(),
+            tasks,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Kafka Connect's `POST /connectors/{name}/restart?includeTasks=&onlyFailed=`: plans the
+    /// connector again, and with `include_tasks` restarts its tasks (only the `FAILED` ones
+    /// with `only_failed`). With `only_failed` and no tasks, plans again only when the
+    /// connector itself failed (its last plan was refused). Returns the restarted task ids.
+    pub async fn restart_selected(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<Vec<u32>, WorkerError> {
+        let status = self.status(name).await?;
+        let tasks: Vec<u32> = status
+            .tasks
+            .iter()
+            .filter(|t| {
+                include_tasks
+                    && (!only_failed
+                        || t.status
+                            .as_ref()
+                            .is_some_and(|s| s.state == crate::task::TaskLifecycle::Failed))
+            })
+            .map(|t| t.id)
+            .collect();
+        let connector_failed = status.connector.error.is_some();
+        if only_failed && tasks.is_empty() && !connector_failed {
+            return Ok(tasks);
+        }
+        self.restart_tasks(name, tasks.clone()).await?;
+        Ok(tasks)
+    }
+
     /// Restarts every task of a connector, on whichever worker runs it.
     pub async fn restart(&self, name: &str) -> Result<(), WorkerError> {
         self.write(ConfigWrite::Restart { name: name.into() })
@@ -308,40 +388,67 @@ impl Worker {
         let name = write.name().to_string();
         let current = self.deps.store.record(&name).filter(|r| r.config.is_some());
         let exists = current.is_some();
-        let (config, enabled, restart) = match write {
+        let target = current
+            .as_ref()
+            .map_or(TargetState::Running, |r| r.target());
+        let mut task_generations = current
+            .as_ref()
+            .map(|r| r.task_generations.clone())
+            .unwrap_or_default();
+        let (config, target, restart) = match write {
             ConfigWrite::Create { config, .. } => {
                 if exists {
                     return Err(WorkerError::Exists(name));
                 }
-                (Some(config), true, false)
+                (Some(config), TargetState::Running, false)
             }
-            ConfigWrite::Put { config, .. } => (
-                Some(config),
-                current.as_ref().is_none_or(|r| r.enabled),
-                false,
-            ),
+            ConfigWrite::Put { config, .. } => (Some(config), target, false),
             ConfigWrite::Merge { patch, .. } => {
-                let (mut config, enabled) = self.live_config(&name)?;
+                let (mut config, _) = self.live_config(&name)?;
                 config.extend(patch);
-                (Some(config), enabled, false)
+                (Some(config), target, false)
             }
             ConfigWrite::SetEnabled { enabled, .. } => {
-                let (config, was) = self.live_config(&name)?;
-                if was == enabled {
+                let (config, _) = self.live_config(&name)?;
+                // The seed's enable/disable: disable is KIP-980's stop, enable runs (and so
+                // also resumes a paused connector).
+                let wanted = if enabled {
+                    TargetState::Running
+                } else {
+                    TargetState::Stopped
+                };
+                if wanted == target {
                     return Ok(WriteOutcome {
                         created: false,
                         version: None,
                     });
                 }
-                (Some(config), enabled, false)
+                (Some(config), wanted, false)
+            }
+            ConfigWrite::SetTarget { target: wanted, .. } => {
+                let (config, _) = self.live_config(&name)?;
+                if wanted == target {
+                    return Ok(WriteOutcome {
+                        created: false,
+                        version: None,
+                    });
+                }
+                (Some(config), wanted, false)
             }
             ConfigWrite::Restart { .. } => {
-                let (config, enabled) = self.live_config(&name)?;
-                (Some(config), enabled, true)
+                let (config, _) = self.live_config(&name)?;
+                (Some(config), target, true)
+            }
+            ConfigWrite::RestartTasks { tasks, .. } => {
+                let (config, _) = self.live_config(&name)?;
+                for task in tasks {
+                    *task_generations.entry(task).or_default() += 1;
+                }
+                (Some(config), target, false)
             }
             ConfigWrite::Delete { .. } => {
                 self.live_config(&name)?;
-                (None, false, false)
+                (None, TargetState::Stopped, false)
             }
         };
         // A config read back through the API shows secrets as `[hidden]`: writing it back
@@ -368,8 +475,10 @@ impl Worker {
         let record = ConnectorRecord {
             version: next_version(&self.deps.store.records(), &self.id, clock_skew_ms()),
             config,
-            enabled,
+            enabled: target != TargetState::Stopped,
+            paused: target == TargetState::Paused,
             generation: current.map_or(0, |r| r.generation + u64::from(restart)),
+            task_generations,
         };
         let version = record.version.clone();
         if let Some(plan) = plan {
@@ -429,6 +538,62 @@ impl Worker {
             )));
         }
         Ok(())
+    }
+
+    /// Kafka Connect's `PUT /connector-plugins/{class}/config/validate`: checks `config` as a
+    /// create would (host settings, grants, required keys, the guest's `validate()`) without
+    /// creating anything, and says per key what is wrong. Errors that name no key of the
+    /// config or the plugin are returned apart.
+    pub async fn validate(&self, config: &ConnectorConfig) -> Validation {
+        let plugin = config
+            .get(CONNECTOR_CLASS)
+            .and_then(|class| self.deps.registry.resolve(class));
+        let declared: Vec<crate::wasm::ConfigKey> = plugin
+            .map(|p| p.info.config_keys.clone())
+            .unwrap_or_default();
+        let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut general = Vec::new();
+        for key in declared.iter().filter(|k| k.required) {
+            if config.get(&key.name).is_none_or(|v| v.is_empty()) {
+                errors
+                    .entry(key.name.clone())
+                    .or_default()
+                    .push(format!("missing required config key `{}`", key.name));
+            }
+        }
+        let name = config
+            .get("name")
+            .filter(|n| check_name(n).is_ok())
+            .map_or("validate", String::as_str);
+        if let Err(e) = self.plan(name, config).await {
+            let message = e.to_string();
+            let keys = config.keys().chain(declared.iter().map(|k| &k.name));
+            let named = match &e {
+                WorkerError::MissingKey(key) => Some(key.clone()),
+                _ => keys
+                    .filter(|k| {
+                        message.starts_with(&format!("invalid config: {k}: "))
+                            || message.contains(&format!("`{k}`"))
+                    })
+                    .max_by_key(|k| k.len())
+                    .cloned(),
+            };
+            match named {
+                Some(key) => {
+                    // A missing required key was already listed above.
+                    let list = errors.entry(key).or_default();
+                    if list.is_empty() || !matches!(e, WorkerError::MissingKey(_)) {
+                        list.push(message);
+                    }
+                }
+                None => general.push(message),
+            }
+        }
+        Validation {
+            declared,
+            errors,
+            general,
+        }
     }
 
     /// Checks a config and plans its tasks: plugin, host settings, required keys, and the

@@ -30,7 +30,7 @@ use crate::store::StoreError;
 use crate::task::{StatusCell, TaskDeps, TaskStatus};
 use crate::wasm::PluginKind;
 
-pub use catalog::{ConfigWrite, WriteOutcome};
+pub use catalog::{ConfigWrite, Validation, WriteOutcome};
 
 /// Why a connector request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,9 @@ pub enum WorkerError {
     /// No such connector.
     #[error("connector `{0}` not found")]
     NotFound(String),
+    /// The connector has no task with this index.
+    #[error("connector `{0}` has no task {1}")]
+    NoSuchTask(String, u32),
     /// The config could not be persisted.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -100,8 +103,8 @@ pub struct ConnectorStatus {
 /// Connector-level state.
 #[derive(Serialize)]
 pub struct ConnectorState {
-    /// `RUNNING`, `FAILED` (some task failed), `DISABLED`, or `UNASSIGNED` (no tasks: see
-    /// `error`).
+    /// `RUNNING`, `PAUSED`, `STOPPED` (KIP-980; the seed's disabled), `FAILED` (some task
+    /// failed), or `UNASSIGNED` (no tasks: see `error`).
     pub state: &'static str,
     /// The plugin name.
     pub plugin: Option<String>,
@@ -139,6 +142,8 @@ struct View {
     members: BTreeSet<String>,
     /// Per connector: its plugin kind and name and task count, or why it has no tasks.
     plans: BTreeMap<String, Result<(PluginKind, String, u32), String>>,
+    /// Per connector: each task's config from `task-configs()`.
+    task_configs: BTreeMap<String, Vec<Vec<(String, String)>>>,
     /// Tasks running here and their status cells.
     running: BTreeMap<(String, u32), StatusCell>,
 }
@@ -243,12 +248,16 @@ impl Worker {
     /// `config` as answers show it: secret values (by key name, or declared secret by the
     /// connector's plugin) replaced by `[hidden]`.
     pub fn redacted(&self, config: &ConnectorConfig) -> ConnectorConfig {
-        let declared = config
+        crate::security::secrets::redact(config, &self.declared_secrets(config))
+    }
+
+    /// The keys `config`'s plugin declares secret.
+    fn declared_secrets(&self, config: &ConnectorConfig) -> Vec<String> {
+        config
             .get(crate::config::CONNECTOR_CLASS)
             .and_then(|class| self.deps.registry.resolve(class))
             .map(|plugin| plugin.info.secret_keys())
-            .unwrap_or_default();
-        crate::security::secrets::redact(config, &declared)
+            .unwrap_or_default()
     }
 
     /// Every connector's config.

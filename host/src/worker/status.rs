@@ -3,8 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ConnectorState, ConnectorStatus, LocalTask, TaskStatusEntry, Worker, WorkerError};
+use super::{
+    ConnectorConfig, ConnectorState, ConnectorStatus, LocalTask, TaskStatusEntry, Worker,
+    WorkerError,
+};
 use crate::cluster::TaskAllocator;
+use crate::model::TargetState;
 use crate::task::{self, TaskStatus};
 
 impl Worker {
@@ -41,7 +45,13 @@ impl Worker {
 
     /// A connector's status, with every task wherever it runs.
     pub async fn status(&self, name: &str) -> Result<ConnectorStatus, WorkerError> {
-        let (_, enabled) = self.live_config(name)?;
+        let target = self
+            .deps
+            .store
+            .record(name)
+            .filter(|r| r.config.is_some())
+            .ok_or_else(|| WorkerError::NotFound(name.to_string()))?
+            .target();
         let (kind, plugin, error, owners, local) = {
             let view = self.view.read().unwrap();
             let allocator = TaskAllocator::new(&view.members);
@@ -94,8 +104,8 @@ impl Worker {
                 }
             })
             .collect();
-        let state = if !enabled {
-            "DISABLED"
+        let state = if target == TargetState::Stopped {
+            "STOPPED"
         } else if tasks.is_empty() {
             "UNASSIGNED"
         } else if tasks.iter().any(|t| {
@@ -104,6 +114,8 @@ impl Worker {
                 .is_some_and(|s| s.state == task::TaskLifecycle::Failed)
         }) {
             "FAILED"
+        } else if target == TargetState::Paused {
+            "PAUSED"
         } else {
             "RUNNING"
         };
@@ -117,5 +129,36 @@ impl Worker {
             },
             tasks,
         })
+    }
+}
+
+impl Worker {
+    /// Each task's config as `task-configs()` made it, secrets hidden (Kafka Connect's
+    /// `GET /connectors/{name}/tasks`).
+    pub async fn task_configs(&self, name: &str) -> Result<Vec<ConnectorConfig>, WorkerError> {
+        let config = self.config(name).await?;
+        let configs = self
+            .view
+            .read()
+            .unwrap()
+            .task_configs
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        let declared = self.declared_secrets(&config);
+        Ok(configs
+            .into_iter()
+            .map(|c| crate::security::secrets::redact(&c.into_iter().collect(), &declared))
+            .collect())
+    }
+
+    /// One task's status, wherever it runs; `NoSuchTask` when the connector has no such task.
+    pub async fn task_status(&self, name: &str, task: u32) -> Result<TaskStatusEntry, WorkerError> {
+        self.status(name)
+            .await?
+            .tasks
+            .into_iter()
+            .find(|t| t.id == task)
+            .ok_or_else(|| WorkerError::NoSuchTask(name.to_string(), task))
     }
 }

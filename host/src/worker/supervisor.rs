@@ -65,6 +65,12 @@ impl Supervisor {
         });
         let allocator = TaskAllocator::new(&self.members);
         let mut desired: BTreeMap<(String, u32), Option<(TaskSpec, String)>> = BTreeMap::new();
+        // Paused connectors' tasks keep running here but move nothing.
+        let paused: BTreeSet<&str> = records
+            .iter()
+            .filter(|(_, r)| r.config.is_some() && r.paused)
+            .map(|(name, _)| name.as_str())
+            .collect();
         for (name, record) in records {
             if record.config.is_none() || !record.enabled {
                 continue;
@@ -84,8 +90,9 @@ impl Supervisor {
                     continue;
                 }
                 let fingerprint = format!(
-                    "{}|{}",
+                    "{}.{}|{}",
                     record.generation,
+                    record.task_generations.get(&index).copied().unwrap_or(0),
                     fingerprint(&plugin.name, settings, task_config)
                 );
                 let spec = TaskSpec {
@@ -127,7 +134,12 @@ impl Supervisor {
                 continue;
             }
             started.push(key.clone());
-            let handle = task::spawn(spec, deps.clone(), self.stopping.get(&key).cloned());
+            let handle = task::spawn(
+                spec,
+                deps.clone(),
+                self.stopping.get(&key).cloned(),
+                paused.contains(key.0.as_str()),
+            );
             self.running.insert(
                 key,
                 Running {
@@ -139,6 +151,19 @@ impl Supervisor {
         if !started.is_empty() {
             tracing::info!(tasks = ?started, "tasks started");
         }
+        for ((connector, _), r) in &self.running {
+            r.handle
+                .status
+                .set_paused(paused.contains(connector.as_str()));
+        }
+        // Series of tasks that no longer run here (moved, stopped, deleted) are dropped.
+        for (connector, task) in self.stopping.keys() {
+            if !self.running.contains_key(&(connector.clone(), *task)) {
+                crate::metrics::forget_task(connector, *task);
+            }
+        }
+        crate::metrics::worker::set_tasks(self.running.len());
+        crate::metrics::worker::set_members(self.members.len());
     }
 
     /// What REST reads.
@@ -162,6 +187,14 @@ impl Supervisor {
                 .running
                 .iter()
                 .map(|(key, r)| (key.clone(), r.handle.status.clone()))
+                .collect(),
+            task_configs: self
+                .plans
+                .iter()
+                .filter_map(|(name, p)| {
+                    let (_, _, configs) = p.plan.as_ref().ok()?;
+                    Some((name.clone(), configs.clone()))
+                })
                 .collect(),
         }
     }
@@ -221,6 +254,7 @@ impl Worker {
                 return;
             }
             tracing::info!(?members, "cluster members changed");
+            crate::metrics::worker::rebalanced();
             supervisor.members = members;
         }
         self.reconcile_now().await;

@@ -78,16 +78,22 @@ impl KafkaGrant {
 /// How many Kafka partitions a task's consumer owns: unknown (`None`) until the group assigned
 /// some, then the count (0 means the task has nothing to read: more tasks than partitions).
 /// Shared between the consumer's rebalance callback and the task's status.
+/// It also reports the consumer's lag (from librdkafka's statistics) to the task's metrics.
 #[derive(Clone, Debug)]
-pub struct AssignedPartitions(Arc<AtomicI64>);
+pub struct AssignedPartitions(Arc<AtomicI64>, prometheus_client::metrics::gauge::Gauge);
 
 impl Default for AssignedPartitions {
     fn default() -> Self {
-        AssignedPartitions(Arc::new(AtomicI64::new(-1)))
+        Self::reporting_lag_to(Default::default())
     }
 }
 
 impl AssignedPartitions {
+    /// Reports the consumer's lag to `lag`.
+    pub fn reporting_lag_to(lag: prometheus_client::metrics::gauge::Gauge) -> Self {
+        AssignedPartitions(Arc::new(AtomicI64::new(-1)), lag)
+    }
+
     /// The partitions owned, or `None` before the first assignment and during a rebalance.
     pub fn get(&self) -> Option<u32> {
         u32::try_from(self.0.load(Ordering::Relaxed)).ok()
@@ -118,7 +124,19 @@ pub struct KafkaProducer {
 /// It also publishes the assignment's size to the task's status.
 pub struct AssignFromZero(AssignedPartitions);
 
-impl ClientContext for AssignFromZero {}
+impl ClientContext for AssignFromZero {
+    /// The lag of the partitions this consumer owns (`consumer_lag`, -1 while unknown).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.0.1.set(lag);
+    }
+}
 
 impl ConsumerContext for AssignFromZero {
     fn rebalance(
@@ -237,6 +255,8 @@ impl HostConsumer for TaskState {
                 ("enable.partition.eof", "false"),
                 ("queued.min.messages", "100000"),
                 ("fetch.queue.backoff.ms", "10"),
+                // Lag for `ferry_task_lag_records`.
+                ("statistics.interval.ms", "5000"),
             ],
             &properties,
         )?;
