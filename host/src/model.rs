@@ -42,9 +42,10 @@ pub struct ConnectorRecord {
     #[serde(default)]
     pub paused: bool,
     /// Per-task restart generations (`POST /connectors/{name}/tasks/{id}/restart`): bumping
-    /// one restarts just that task, wherever it runs.
+    /// one restarts just that task, wherever it runs. Keyed by the task index as text (the
+    /// config topic's tagged JSON cannot carry integer map keys).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub task_generations: BTreeMap<u32, u64>,
+    pub task_generations: BTreeMap<String, u64>,
 }
 
 /// What a connector is asked to do (Kafka Connect's target states, KIP-980).

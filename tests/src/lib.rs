@@ -258,6 +258,21 @@ impl Worker {
         }
     }
 
+    /// `GET /metrics`: the OpenMetrics text, asserting 200 and its content type.
+    pub fn metrics(&self) -> String {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let (code, head, body) = http_text(&self.addr, "GET", "/metrics", None, &headers);
+        assert_eq!(code, 200, "{head}\n{body}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/openmetrics-text"),
+            "{head}"
+        );
+        body
+    }
+
     /// Creates a connector through `POST /connectors`, asserting 201.
     pub fn create(&self, name: &str, config: Value) {
         let (code, body) = self.request(
@@ -330,6 +345,18 @@ pub fn http_with(
     body: Option<&Value>,
     headers: &[(&str, &str)],
 ) -> (u16, Value) {
+    let (status, _, body) = http_text(addr, method, path, body, headers);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// [`http_with`] answering the raw head (status line and headers) and body text.
+pub fn http_text(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
@@ -362,7 +389,35 @@ pub fn http_with(
     } else {
         rest.to_string()
     };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    (status, head.to_string(), body)
+}
+
+/// The sum of every sample of metric `name` whose labels include all of `labels`, from
+/// OpenMetrics text (`None` when no sample matches).
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(pair) => pair,
+            None => continue,
+        };
+        let (metric, label_text) = match series.split_once('{') {
+            Some((m, rest)) => (m, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            continue;
+        }
+        let matches = labels.iter().all(|(k, v)| {
+            label_text
+                .split(',')
+                .any(|pair| pair == format!("{k}=\"{v}\""))
+        });
+        if matches && let Ok(v) = value.parse::<f64>() {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
 }
 
 fn dechunk(mut rest: &str) -> String {

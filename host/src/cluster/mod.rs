@@ -177,3 +177,34 @@ pub struct PositionEvent {
     /// Partition -> last delivered offset.
     pub positions: crate::model::Positions,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The config topic carries records as tagged JSON: every field must survive the trip
+    /// (integer map keys would not).
+    #[test]
+    fn a_record_with_every_field_survives_the_config_topic() {
+        let record = ConnectorRecord {
+            version: Version {
+                ms: 7,
+                worker: "w".into(),
+            },
+            config: Some([("k".to_string(), "v".to_string())].into()),
+            enabled: true,
+            generation: 2,
+            paused: true,
+            task_generations: [("1".to_string(), 3)].into(),
+        };
+        let event = ConfigEvent::Connector {
+            name: "c".into(),
+            record: record.clone(),
+        };
+        let text = serde_json::to_vec(&event).unwrap();
+        match serde_json::from_slice::<ConfigEvent>(&text).unwrap() {
+            ConfigEvent::Connector { record: back, .. } => assert_eq!(back, record),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -442,7 +442,7 @@ impl Worker {
             ConfigWrite::RestartTasks { tasks, .. } => {
                 let (config, _) = self.live_config(&name)?;
                 for task in tasks {
-                    *task_generations.entry(task).or_default() += 1;
+                    *task_generations.entry(task.to_string()).or_default() += 1;
                 }
                 (Some(config), target, false)
             }

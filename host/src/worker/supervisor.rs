@@ -92,7 +92,11 @@ impl Supervisor {
                 let fingerprint = format!(
                     "{}.{}|{}",
                     record.generation,
-                    record.task_generations.get(&index).copied().unwrap_or(0),
+                    record
+                        .task_generations
+                        .get(&index.to_string())
+                        .copied()
+                        .unwrap_or(0),
                     fingerprint(&plugin.name, settings, task_config)
                 );
                 let spec = TaskSpec {
