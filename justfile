@@ -34,6 +34,7 @@ test: build-plugins
     #!/usr/bin/env bash
     set -euo pipefail
     scripts/install-brokers.sh
+    scripts/install-schemathesis.sh
     cargo build --release -p ferry -p ferry-bench
     scripts/brokers.sh up
     trap 'scripts/brokers.sh down' EXIT

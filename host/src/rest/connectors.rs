@@ -15,6 +15,13 @@ use crate::worker::Worker;
 
 /// `GET /connectors`: connector names; with `?expand=status` and/or `?expand=info`, an object
 /// per name holding those (Kafka Connect's expansion).
+#[utoipa::path(
+    get,
+    path = "/connectors",
+    tag = "connectors",
+    params(("expand" = Option<Vec<String>>, Query, description = "`status` and/or `info`, repeatable")),
+    responses((status = 200, description = "Names, or with expand an object per name", body = serde_json::Value), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn list(
     State(worker): State<Arc<Worker>>,
     Query(query): Query<Vec<(String, String)>>,
@@ -72,6 +79,13 @@ async fn info_of(worker: &Worker, name: &str) -> Result<Value, ApiError> {
 }
 
 /// `POST /connectors` `{name, config}`.
+#[utoipa::path(
+    post,
+    path = "/connectors",
+    tag = "connectors",
+    request_body = crate::rest::openapi::CreateBody,
+    responses((status = 201, description = "Created", body = crate::rest::openapi::ConnectorBody), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 409, description = "The name is taken", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn create(
     State(worker): State<Arc<Worker>>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
@@ -91,6 +105,13 @@ pub async fn create(
 }
 
 /// `GET /connectors/{name}`: Kafka Connect's connector info.
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}",
+    tag = "connectors",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Name, config (secrets hidden), tasks and type", body = crate::rest::openapi::ConnectorInfoBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn get_one(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -99,6 +120,13 @@ pub async fn get_one(
 }
 
 /// `GET /connectors/{name}/config`.
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/config",
+    tag = "connectors",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "The config, secrets hidden", body = crate::rest::openapi::ConfigBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn get_config(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -107,6 +135,14 @@ pub async fn get_config(
 }
 
 /// `PUT /connectors/{name}/config`: create (201) or replace (200).
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/config",
+    tag = "connectors",
+    params(("name" = String, Path, description = "Connector name")),
+    request_body = crate::rest::openapi::ConfigBody,
+    responses((status = 200, description = "Replaced", body = crate::rest::openapi::ConnectorBody), (status = 201, description = "Created", body = crate::rest::openapi::ConnectorBody), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn put_config(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -127,6 +163,13 @@ pub async fn put_config(
 }
 
 /// `GET /connectors/{name}/status`.
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/status",
+    tag = "connectors",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Connector and task states", body = crate::worker::ConnectorStatus), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn status(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -135,6 +178,13 @@ pub async fn status(
 }
 
 /// `DELETE /connectors/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/connectors/{name}",
+    tag = "connectors",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn delete(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -156,6 +206,13 @@ pub struct RestartQuery {
 /// and restarts the tasks selected (202 with the tasks being restarted shown `RESTARTING`), or
 /// only plans again (`includeTasks=false&onlyFailed=false`, 204). Tasks resume from the last
 /// acknowledged record.
+#[utoipa::path(
+    post,
+    path = "/connectors/{name}/restart",
+    tag = "control",
+    params(("name" = String, Path, description = "Connector name"), ("includeTasks" = Option<bool>, Query, description = "Restart tasks too"), ("onlyFailed" = Option<bool>, Query, description = "Only FAILED ones")),
+    responses((status = 202, description = "The status, tasks being restarted shown RESTARTING", body = Object), (status = 204, description = "Restarted"), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn restart(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -191,6 +248,13 @@ pub async fn restart(
 
 /// `PUT /connectors/{name}/pause`: tasks keep their place (guest, consumers, positions) and
 /// move no records until resumed (KIP-980 `PAUSED`).
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/pause",
+    tag = "control",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 202, description = "Pausing"), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn pause(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -201,6 +265,13 @@ pub async fn pause(
 
 /// `PUT /connectors/{name}/stop`: shuts every task down and keeps the config (KIP-980
 /// `STOPPED`; the seed's `disable`).
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/stop",
+    tag = "control",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 202, description = "Stopping"), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn stop(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -211,6 +282,13 @@ pub async fn stop(
 
 /// `PUT /connectors/{name}/resume`: runs a paused or stopped connector again (the seed's
 /// `enable`).
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/resume",
+    tag = "control",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 202, description = "Resuming"), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn resume(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -220,6 +298,13 @@ pub async fn resume(
 }
 
 /// `GET /connectors/{name}/tasks`: each task's id and config (secrets hidden).
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/tasks",
+    tag = "control",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Each task id and config (secrets hidden)", body = Vec<crate::rest::openapi::TaskInfoBody>), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn tasks(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -235,6 +320,13 @@ pub async fn tasks(
 }
 
 /// `GET /connectors/{name}/tasks/{task}/status`.
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/tasks/{task}/status",
+    tag = "control",
+    params(("name" = String, Path, description = "Connector name"), ("task" = u32, Path, description = "Task index")),
+    responses((status = 200, description = "The task state", body = crate::worker::TaskStatusEntry), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn task_status(
     State(worker): State<Arc<Worker>>,
     Path((name, task)): Path<(String, u32)>,
@@ -244,6 +336,13 @@ pub async fn task_status(
 
 /// `POST /connectors/{name}/tasks/{task}/restart`: restarts that one task wherever it runs
 /// (204); it resumes from the last acknowledged record.
+#[utoipa::path(
+    post,
+    path = "/connectors/{name}/tasks/{task}/restart",
+    tag = "control",
+    params(("name" = String, Path, description = "Connector name"), ("task" = u32, Path, description = "Task index")),
+    responses((status = 204, description = "Restarting"), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn restart_task(
     State(worker): State<Arc<Worker>>,
     Path((name, task)): Path<(String, u32)>,
@@ -255,6 +354,13 @@ pub async fn restart_task(
 
 /// `POST /internal/config-writes`: a config write another worker forwarded to this one, the
 /// leader (`503 not_leader` when it no longer leads; the sender then asks the new leader).
+#[utoipa::path(
+    post,
+    path = "/internal/config-writes",
+    tag = "internal",
+    request_body = Object,
+    responses((status = 200, description = "What the write did", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 409, description = "The name is taken", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn forwarded_write(
     State(worker): State<Arc<Worker>>,
     body: Result<Json<crate::worker::ConfigWrite>, axum::extract::rejection::JsonRejection>,

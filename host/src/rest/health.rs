@@ -12,6 +12,12 @@ use crate::worker::Worker;
 
 /// `GET /readyz`: 200 when the worker reaches RocketMQ, has scanned its plugins and sees
 /// itself in the member list; 503 naming the failing checks otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready: the failing checks", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn ready(State(worker): State<Arc<Worker>>) -> (StatusCode, Json<Value>) {
     let checks = worker.readiness().checks(std::time::Instant::now());
     let ready = checks.iter().all(|c| c.ok);
@@ -24,6 +30,12 @@ pub async fn ready(State(worker): State<Arc<Worker>>) -> (StatusCode, Json<Value
 }
 
 /// `GET /`: the release, the contract versions it runs, the worker id and the cluster name.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "health",
+    responses((status = 200, description = "Version, WIT versions, worker id, cluster name", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn root(State(worker): State<Arc<Worker>>) -> Json<Value> {
     Json(json!({
         "name": "ferry",

@@ -6,6 +6,7 @@ mod error;
 pub mod guard;
 mod health;
 mod metrics;
+pub mod openapi;
 mod plugins;
 mod seed;
 pub mod tls;
@@ -36,10 +37,8 @@ pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
         .route("/logMsgDetail/{flag}", get(seed::log_msg_detail))
         .route_layer(from_fn_with_state(guard.clone(), guard::legacy_write));
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(openapi::healthz))
+        .route("/openapi.json", get(openapi::document))
         .route("/readyz", get(health::ready))
         .route("/", get(health::root))
         .route("/metrics", get(metrics::metrics))

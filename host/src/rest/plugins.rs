@@ -14,6 +14,13 @@ use crate::worker::Worker;
 
 /// Loaded plugins (class, type, version, the contract version they were built against, aliases,
 /// config schema) and files that failed.
+#[utoipa::path(
+    get,
+    path = "/connector-plugins",
+    tag = "plugins",
+    operation_id = "list_plugins",
+    responses((status = 200, description = "Loaded plugins and files that failed", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn list(State(worker): State<Arc<Worker>>) -> Json<Value> {
     let (plugins, failures) = worker.deps().registry.list();
     let plugins: Vec<Value> = plugins
@@ -49,6 +56,13 @@ fn definition(key: &ConfigKey) -> Value {
 }
 
 /// `GET /connector-plugins/{class}/config`: the keys the plugin declares.
+#[utoipa::path(
+    get,
+    path = "/connector-plugins/{class}/config",
+    tag = "plugins",
+    params(("class" = String, Path, description = "Plugin name or alias")),
+    responses((status = 200, description = "The keys the plugin declares", body = Vec<Object>), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn config_keys(
     State(worker): State<Arc<Worker>>,
     Path(class): Path<String>,
@@ -67,6 +81,14 @@ pub async fn config_keys(
 /// `PUT /connector-plugins/{class}/config/validate`: checks a config as a create would
 /// (nothing is created) and answers per key: its definition, its value (secrets hidden) and
 /// its errors, with the total `error_count` (Kafka Connect's answer).
+#[utoipa::path(
+    put,
+    path = "/connector-plugins/{class}/config/validate",
+    tag = "plugins",
+    params(("class" = String, Path, description = "Plugin name or alias")),
+    request_body = crate::rest::openapi::ConfigBody,
+    responses((status = 200, description = "Per key: definition, value, errors", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn validate(
     State(worker): State<Arc<Worker>>,
     Path(class): Path<String>,
@@ -151,6 +173,12 @@ fn resolve(worker: &Worker, class: &str) -> Result<Arc<crate::plugin::LoadedPlug
 }
 
 /// `POST /plugins/reload` and the seed's `GET /plugin/reload`.
+#[utoipa::path(
+    post,
+    path = "/plugins/reload",
+    tag = "plugins",
+    responses((status = 200, description = "What the rescan added, changed, removed, failed", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn reload(State(worker): State<Arc<Worker>>) -> Json<Value> {
     let report = worker.deps().registry.reload().await;
     worker.plugins_reloaded(&report).await;

@@ -34,6 +34,14 @@ fn config_param(query: QueryMap) -> Result<ConnectorConfig, ApiError> {
 }
 
 /// `GET /connectors/create/{name}?config={json}`.
+#[utoipa::path(
+    get,
+    path = "/connectors/create/{name}",
+    tag = "seed",
+    operation_id = "seed_create",
+    params(("name" = String, Path, description = "Connector name"), ("config" = String, Query, description = "The config as a JSON object")),
+    responses((status = 200, description = "Created", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 405, description = "A state-changing GET route with legacyGetWrites=false", body = crate::rest::openapi::ErrorBody), (status = 409, description = "The name is taken", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn create(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -45,6 +53,14 @@ pub async fn create(
 }
 
 /// `GET /connectors/update/{name}?config={json}`: the given keys overwrite the stored ones.
+#[utoipa::path(
+    get,
+    path = "/connectors/update/{name}",
+    tag = "seed",
+    operation_id = "seed_update",
+    params(("name" = String, Path, description = "Connector name"), ("config" = String, Query, description = "Keys to overwrite, a JSON object")),
+    responses((status = 200, description = "Updated", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 405, description = "A state-changing GET route with legacyGetWrites=false", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn update(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -56,6 +72,14 @@ pub async fn update(
 }
 
 /// `GET /connectors/single/{name}/remove`.
+#[utoipa::path(
+    get,
+    path = "/connectors/single/{name}/remove",
+    tag = "seed",
+    operation_id = "seed_remove",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Removed", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 405, description = "A state-changing GET route with legacyGetWrites=false", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn remove(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -65,6 +89,12 @@ pub async fn remove(
 }
 
 /// `GET /getConnectors`: every connector config by name.
+#[utoipa::path(
+    get,
+    path = "/getConnectors",
+    tag = "seed",
+    responses((status = 200, description = "Every config by name", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn get_connectors(State(worker): State<Arc<Worker>>) -> Json<Value> {
     let configs: std::collections::BTreeMap<String, ConnectorConfig> = worker
         .configs()
@@ -76,6 +106,13 @@ pub async fn get_connectors(State(worker): State<Arc<Worker>>) -> Json<Value> {
 }
 
 /// `GET /getConnectors/{name}`.
+#[utoipa::path(
+    get,
+    path = "/getConnectors/{name}",
+    tag = "seed",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "The config", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn get_connector(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -84,6 +121,14 @@ pub async fn get_connector(
 }
 
 /// `GET /getConnectorsStatus/{name}`.
+#[utoipa::path(
+    get,
+    path = "/getConnectorsStatus/{name}",
+    tag = "seed",
+    operation_id = "seed_status",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "The status", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn status(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -92,6 +137,12 @@ pub async fn status(
 }
 
 /// `GET /getClusterInfo` and `GET /cluster`: the live workers and their REST addresses.
+#[utoipa::path(
+    get,
+    path = "/getClusterInfo",
+    tag = "seed",
+    responses((status = 200, description = "Live workers and their addresses", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn cluster_info(State(worker): State<Arc<Worker>>) -> Json<Value> {
     let members: Vec<Value> = worker
         .members()
@@ -103,12 +154,25 @@ pub async fn cluster_info(State(worker): State<Arc<Worker>>) -> Json<Value> {
 }
 
 /// `GET /getAllocatedTask`: the tasks running on this worker.
+#[utoipa::path(
+    get,
+    path = "/getAllocatedTask",
+    tag = "seed",
+    responses((status = 200, description = "Tasks running here", body = Vec<crate::worker::LocalTask>), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn allocated_tasks(State(worker): State<Arc<Worker>>) -> Json<Value> {
     Json(json!(worker.local_tasks().await))
 }
 
 /// `GET /getAllTask/{byWorker}`: the tasks running on every live worker (this one asks the
 /// others). `byWorker=true` groups them by worker; anything else gives one flat list.
+#[utoipa::path(
+    get,
+    path = "/getAllTask/{by_worker}",
+    tag = "seed",
+    params(("by_worker" = String, Path, description = "`true` groups by worker")),
+    responses((status = 200, description = "Tasks on every worker: a list, or by worker an object", body = serde_json::Value), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn all_tasks(
     State(worker): State<Arc<Worker>>,
     Path(by_worker): Path<String>,
@@ -140,11 +204,24 @@ pub async fn all_tasks(
 }
 
 /// `GET /getConnectorTask`: where every connector's tasks are allocated.
+#[utoipa::path(
+    get,
+    path = "/getConnectorTask",
+    tag = "seed",
+    responses((status = 200, description = "Allocation of every connector", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn connector_tasks(State(worker): State<Arc<Worker>>) -> Json<Value> {
     Json(allocation_json(worker.allocation().await))
 }
 
 /// `GET /getConnectorTask/{name}`.
+#[utoipa::path(
+    get,
+    path = "/getConnectorTask/{name}",
+    tag = "seed",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Allocation of one connector", body = Object), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn connector_task(
     State(worker): State<Arc<Worker>>,
     Path(name): Path<String>,
@@ -170,6 +247,13 @@ fn allocation_json(all: std::collections::BTreeMap<String, Vec<(u32, String)>>) 
 }
 
 /// `GET /connectors/single/{name}/enable` and `.../disable`.
+#[utoipa::path(
+    get,
+    path = "/connectors/single/{name}/{action}",
+    tag = "seed",
+    params(("name" = String, Path, description = "Connector name"), ("action" = String, Path, description = "`enable` or `disable`")),
+    responses((status = 200, description = "Done", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 405, description = "A state-changing GET route with legacyGetWrites=false", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn enable_one(
     State(worker): State<Arc<Worker>>,
     Path((name, action)): Path<(String, String)>,
@@ -180,6 +264,13 @@ pub async fn enable_one(
 }
 
 /// `GET /connectors/all/enable|disable|remove`.
+#[utoipa::path(
+    get,
+    path = "/connectors/all/{action}",
+    tag = "seed",
+    params(("action" = String, Path, description = "`enable`, `disable` or `remove`")),
+    responses((status = 200, description = "Done", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 405, description = "A state-changing GET route with legacyGetWrites=false", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn all_action(
     State(worker): State<Arc<Worker>>,
     Path(action): Path<String>,
@@ -206,6 +297,13 @@ fn enable_action(action: &str) -> Result<bool, ApiError> {
 
 /// `GET /logMsgDetail/{true|false}` (and `PUT`): one log line per record moved, on every
 /// worker, until turned off.
+#[utoipa::path(
+    get,
+    path = "/logMsgDetail/{flag}",
+    tag = "seed",
+    params(("flag" = String, Path, description = "`true` or `false`")),
+    responses((status = 200, description = "Done", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 405, description = "A state-changing GET route with legacyGetWrites=false", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn log_msg_detail(
     State(worker): State<Arc<Worker>>,
     Path(flag): Path<String>,
@@ -227,6 +325,13 @@ pub async fn log_msg_detail(
 }
 
 /// `GET /connectors/taskNum/{name}/{n}`: sets `tasks.num`.
+#[utoipa::path(
+    get,
+    path = "/connectors/taskNum/{name}/{n}",
+    tag = "seed",
+    params(("name" = String, Path, description = "Connector name"), ("n" = String, Path, description = "The task count")),
+    responses((status = 200, description = "Done", body = Object), (status = 400, description = "Bad request: the message names the key or value", body = crate::rest::openapi::ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody), (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody), (status = 404, description = "No such connector, task or route", body = crate::rest::openapi::ErrorBody), (status = 405, description = "A state-changing GET route with legacyGetWrites=false", body = crate::rest::openapi::ErrorBody), (status = 503, description = "The cluster (RocketMQ or the leader) cannot be reached, or the request timed out", body = crate::rest::openapi::ErrorBody))
+)]
 pub async fn task_num(
     State(worker): State<Arc<Worker>>,
     Path((name, n)): Path<(String, String)>,

@@ -14,7 +14,7 @@ use crate::wasm::GuestFault;
 use crate::wasm::caps::kafka::AssignedPartitions;
 
 /// A task's lifecycle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskLifecycle {
     /// Instantiating the guest or connecting to RocketMQ.
@@ -50,7 +50,7 @@ pub const ERROR_KINDS: [&str; 11] = [
 ];
 
 /// The last error a task met.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TaskError {
     /// `panic`, `out-of-memory`, `timeout`, `trap`, `fatal`, `invalid-config`, `retriable`,
     /// `rocketmq`, `retry-timeout`.
@@ -62,7 +62,7 @@ pub struct TaskError {
 }
 
 /// A task's status.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TaskStatus {
     /// Lifecycle state.
     pub state: TaskLifecycle,

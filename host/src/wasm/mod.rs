@@ -14,7 +14,7 @@ pub use engine::WasmRuntime;
 pub use guest::{PluginCode, SinkGuest, SourceGuest};
 
 /// Whether a connector brings records in (source) or takes them out (sink).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     /// Exports `ferry:connector/source`.

@@ -87,7 +87,7 @@ pub enum WorkerError {
 pub(crate) type Plan = (Arc<LoadedPlugin>, HostSettings, Vec<Vec<(String, String)>>);
 
 /// A connector's state for the status API.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ConnectorStatus {
     /// Connector name.
     pub name: String,
@@ -101,7 +101,7 @@ pub struct ConnectorStatus {
 }
 
 /// Connector-level state.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ConnectorState {
     /// `RUNNING`, `PAUSED`, `STOPPED` (KIP-980; the seed's disabled), `FAILED` (some task
     /// failed), or `UNASSIGNED` (no tasks: see `error`).
@@ -113,7 +113,7 @@ pub struct ConnectorState {
 }
 
 /// A task's status with its index and the worker that runs it.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct TaskStatusEntry {
     /// Task index.
     pub id: u32,
@@ -125,7 +125,7 @@ pub struct TaskStatusEntry {
 }
 
 /// A task running on this worker, for `/getAllocatedTask`.
-#[derive(Serialize, serde::Deserialize, Clone)]
+#[derive(Serialize, serde::Deserialize, Clone, utoipa::ToSchema)]
 pub struct LocalTask {
     /// Connector name.
     pub connector: String,
