@@ -46,6 +46,27 @@ pub struct ConnectorRecord {
     /// config topic's tagged JSON cannot carry integer map keys).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub task_generations: BTreeMap<String, u64>,
+    /// The last operator change of the source positions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positions_reset: Option<PositionsReset>,
+}
+
+impl ConnectorRecord {
+    /// The epoch of the positions (0 until an operator changed them).
+    pub fn positions_epoch(&self) -> u64 {
+        self.positions_reset.as_ref().map_or(0, |r| r.epoch)
+    }
+}
+
+/// Source positions an operator set (`PATCH`/`DELETE /connectors/{name}/offsets`, KIP-875):
+/// every worker replaces what it had with them when it applies the record, and ignores
+/// positions published before them (older `epoch`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct PositionsReset {
+    /// Bumped by each change.
+    pub epoch: u64,
+    /// The positions to resume from (empty: from the start).
+    pub positions: Positions,
 }
 
 /// What a connector is asked to do (Kafka Connect's target states, KIP-980).

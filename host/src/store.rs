@@ -90,8 +90,21 @@ impl Store {
         {
             return Ok(false);
         }
+        let old_epoch = all.get(name).map_or(0, ConnectorRecord::positions_epoch);
         if record.config.is_none() {
             self.positions.lock().unwrap().remove(name);
+            self.positions_dirty.store(true, Ordering::Release);
+        } else if let Some(reset) = record
+            .positions_reset
+            .as_ref()
+            .filter(|r| r.epoch > old_epoch)
+        {
+            // An operator set the positions: they replace what this worker had.
+            self.positions
+                .lock()
+                .unwrap()
+                .insert(name.to_string(), reset.positions.clone());
+            self.unpublished.lock().unwrap().remove(name);
             self.positions_dirty.store(true, Ordering::Release);
         }
         all.insert(name.to_string(), record);
@@ -153,6 +166,11 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// The epoch of `connector`'s positions (see [`crate::model::PositionsReset`]).
+    pub fn positions_epoch(&self, connector: &str) -> u64 {
+        self.record(connector).map_or(0, |r| r.positions_epoch())
+    }
+
     /// Records positions this worker delivered (newest offset per partition wins); flushed by
     /// [`Self::flush`] and published to the cluster from [`Self::take_unpublished`].
     pub fn record_positions(
@@ -161,6 +179,13 @@ impl Store {
         delivered: impl IntoIterator<Item = (String, String)>,
     ) {
         let delivered: Vec<(String, String)> = delivered.into_iter().collect();
+        // A task still finishing after its connector was stopped and its positions set by an
+        // operator: the operator's positions win.
+        if self.record(connector).is_some_and(|r| {
+            r.target() == crate::model::TargetState::Stopped && r.positions_reset.is_some()
+        }) {
+            return;
+        }
         self.unpublished
             .lock()
             .unwrap()
@@ -226,6 +251,7 @@ fn read_records(path: &Path) -> Result<BTreeMap<String, ConnectorRecord>, StoreE
                     generation: 0,
                     paused: false,
                     task_generations: Default::default(),
+                    positions_reset: None,
                 };
                 (name, record)
             })
@@ -301,6 +327,7 @@ mod tests {
             generation: 0,
             paused: false,
             task_generations: Default::default(),
+            positions_reset: None,
         };
         assert!(store.apply("c", record(2, Some(config.clone()))).unwrap());
         assert!(

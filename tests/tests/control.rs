@@ -444,3 +444,134 @@ fn validate_answers_per_key_without_creating_anything() {
         "{body}"
     );
 }
+
+#[test]
+fn offsets_of_a_stopped_connector_can_be_read_set_and_reset() {
+    let worker = Worker::start(&["datagen", "file-sink"]);
+    let (topic, out) = (unique("offsets"), temp_dir("offsets-out"));
+    let (generator, view) = (unique("gen"), unique("view"));
+    let total = 500u64;
+    worker.create(&view, json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}));
+    worker.create(
+        &generator,
+        json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": total.to_string()}),
+    );
+    wait_for("every record in the file", Duration::from_secs(60), || {
+        (sink_counts(&out).len() as u64 >= total).then_some(())
+    });
+    let offsets = |name: &str| {
+        let (code, body) = worker.request("GET", &format!("/connectors/{name}/offsets"), None);
+        assert_eq!(code, 200, "{body}");
+        body["offsets"].as_array().unwrap().clone()
+    };
+    // The source: its delivered position; the sink: its group's offsets, one per queue.
+    let partition = format!("{topic}/0");
+    wait_for(
+        "the source's last position",
+        Duration::from_secs(30),
+        || {
+            offsets(&generator)
+                .iter()
+                .any(|o| {
+                    o["partition"]["source_partition"] == partition.as_str()
+                        && o["offset"]["source_offset"] == "499"
+                })
+                .then_some(())
+        },
+    );
+    let committed = wait_for(
+        "the sink's offsets to cover every record",
+        Duration::from_secs(30),
+        || {
+            let list = offsets(&view);
+            let sum: i64 = list
+                .iter()
+                .map(|o| o["offset"]["offset"].as_i64().unwrap())
+                .sum();
+            (sum == total as i64).then_some(list)
+        },
+    );
+    assert!(
+        committed
+            .iter()
+            .all(|o| o["partition"]["topic"] == topic.as_str()),
+        "{committed:?}"
+    );
+
+    // Only a stopped connector's offsets change.
+    let (code, body) = worker.request("DELETE", &format!("/connectors/{view}/offsets"), None);
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("connector_not_stopped")),
+        "{body}"
+    );
+
+    // Reset the sink: it delivers everything again from offset 0.
+    assert_eq!(
+        worker
+            .request("PUT", &format!("/connectors/{view}/stop"), None)
+            .0,
+        202
+    );
+    let (code, body) = worker.request("DELETE", &format!("/connectors/{view}/offsets"), None);
+    assert_eq!(code, 200, "{body}");
+    let after = offsets(&view);
+    assert!(
+        after.iter().all(|o| o["offset"]["offset"] == 0),
+        "{after:?}"
+    );
+    assert_eq!(
+        worker
+            .request("PUT", &format!("/connectors/{view}/resume"), None)
+            .0,
+        202
+    );
+    wait_for(
+        "every record delivered twice",
+        Duration::from_secs(90),
+        || sink_counts(&out).values().all(|n| *n >= 2).then_some(()),
+    );
+
+    // Set the source back to 299: it generates 300..499 again, and only those.
+    assert_eq!(
+        worker
+            .request("PUT", &format!("/connectors/{generator}/stop"), None)
+            .0,
+        202
+    );
+    let patch = json!({"offsets": [{"partition": {"source_partition": partition}, "offset": {"source_offset": "299"}}]});
+    let (code, body) = worker.request(
+        "PATCH",
+        &format!("/connectors/{generator}/offsets"),
+        Some(&patch),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(offsets(&generator)[0]["offset"]["source_offset"], "299");
+    assert_eq!(
+        worker
+            .request("PUT", &format!("/connectors/{generator}/resume"), None)
+            .0,
+        202
+    );
+    wait_for(
+        "300..499 delivered a third time",
+        Duration::from_secs(90),
+        || {
+            let counts = sink_counts(&out);
+            (300..total)
+                .all(|n| counts.get(&n) == Some(&3))
+                .then_some(())
+        },
+    );
+    let counts = sink_counts(&out);
+    assert!(
+        (0..300).all(|n| counts[&n] == 2),
+        "records before the set position were not generated again"
+    );
+    let (code, body) = worker.request(
+        "PATCH",
+        &format!("/connectors/{generator}/offsets"),
+        Some(&json!({"offsets": 5})),
+    );
+    assert_eq!(code, 400, "{body}");
+}

@@ -176,6 +176,10 @@ pub struct PositionEvent {
     pub connector: String,
     /// Partition -> last delivered offset.
     pub positions: crate::model::Positions,
+    /// The positions' epoch when published: positions older than an operator's change of
+    /// them are ignored.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 #[cfg(test)]
@@ -196,6 +200,10 @@ mod tests {
             generation: 2,
             paused: true,
             task_generations: [("1".to_string(), 3)].into(),
+            positions_reset: Some(crate::model::PositionsReset {
+                epoch: 1,
+                positions: [("p".to_string(), "9".to_string())].into(),
+            }),
         };
         let event = ConfigEvent::Connector {
             name: "c".into(),

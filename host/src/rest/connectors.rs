@@ -352,6 +352,79 @@ pub async fn restart_task(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/offsets",
+    tag = "offsets",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "A source's delivered positions, or a sink's consumer group offsets per queue", body = crate::worker::offsets::Offsets),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody),
+        (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody),
+        (status = 400, description = "The connector's plugin is not loaded", body = crate::rest::openapi::ErrorBody),
+        (status = 404, description = "No such connector", body = crate::rest::openapi::ErrorBody),
+        (status = 503, description = "RocketMQ cannot be reached", body = crate::rest::openapi::ErrorBody))
+)]
+/// `GET /connectors/{name}/offsets` (KIP-875).
+pub async fn offsets(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<Json<crate::worker::offsets::Offsets>, ApiError> {
+    Ok(Json(worker.offsets(&name).await?))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/connectors/{name}/offsets",
+    tag = "offsets",
+    params(("name" = String, Path, description = "Connector name")),
+    request_body = crate::worker::offsets::Offsets,
+    responses((status = 200, description = "Changed, cluster-wide; tasks resume from them", body = Object),
+        (status = 400, description = "A malformed offset", body = crate::rest::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody),
+        (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody),
+        (status = 404, description = "No such connector", body = crate::rest::openapi::ErrorBody),
+        (status = 409, description = "The connector is not stopped, or still stopping", body = crate::rest::openapi::ErrorBody),
+        (status = 503, description = "The cluster cannot be reached", body = crate::rest::openapi::ErrorBody))
+)]
+/// `PATCH /connectors/{name}/offsets` (KIP-875): sets the given offsets of a `STOPPED`
+/// connector (a source partition with a null offset is removed).
+pub async fn patch_offsets(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+    body: Result<Json<crate::worker::offsets::Offsets>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    worker.alter_offsets(&name, Some(body.offsets)).await?;
+    Ok(Json(
+        json!({ "message": "The offsets of this connector have been altered; its tasks resume from them when it is resumed" }),
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/connectors/{name}/offsets",
+    tag = "offsets",
+    params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Reset, cluster-wide", body = Object),
+        (status = 400, description = "The connector's plugin is not loaded", body = crate::rest::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::rest::openapi::ErrorBody),
+        (status = 403, description = "A cross-site browser request", body = crate::rest::openapi::ErrorBody),
+        (status = 404, description = "No such connector", body = crate::rest::openapi::ErrorBody),
+        (status = 409, description = "The connector is not stopped, or still stopping", body = crate::rest::openapi::ErrorBody),
+        (status = 503, description = "The cluster cannot be reached", body = crate::rest::openapi::ErrorBody))
+)]
+/// `DELETE /connectors/{name}/offsets` (KIP-875): a `STOPPED` connector starts over: a
+/// source from no position, a sink from offset 0 of every queue.
+pub async fn reset_offsets(
+    State(worker): State<Arc<Worker>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    worker.alter_offsets(&name, None).await?;
+    Ok(Json(
+        json!({ "message": "The offsets of this connector have been reset; its tasks start over when it is resumed" }),
+    ))
+}
+
 /// `POST /internal/config-writes`: a config write another worker forwarded to this one, the
 /// leader (`503 not_leader` when it no longer leads; the sender then asks the new leader).
 #[utoipa::path(

@@ -55,6 +55,8 @@ impl From<WorkerError> for ApiError {
             WorkerError::Exists(_) => (StatusCode::CONFLICT, "connector_exists"),
             WorkerError::NotFound(_) => (StatusCode::NOT_FOUND, "connector_not_found"),
             WorkerError::NoSuchTask(..) => (StatusCode::NOT_FOUND, "task_not_found"),
+            WorkerError::NotStopped(_) => (StatusCode::CONFLICT, "connector_not_stopped"),
+            WorkerError::StillStopping(..) => (StatusCode::CONFLICT, "connector_still_stopping"),
             WorkerError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failed"),
             WorkerError::Cluster(_) => (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable"),
             WorkerError::NotLeader(..) => (StatusCode::SERVICE_UNAVAILABLE, "not_leader"),

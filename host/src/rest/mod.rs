@@ -61,6 +61,12 @@ pub fn router(worker: Arc<Worker>, guard: Arc<RequestGuard>) -> Router {
         .route("/connectors/{name}/resume", put(connectors::resume))
         .route("/connectors/{name}/tasks", get(connectors::tasks))
         .route(
+            "/connectors/{name}/offsets",
+            get(connectors::offsets)
+                .patch(connectors::patch_offsets)
+                .delete(connectors::reset_offsets),
+        )
+        .route(
             "/connectors/{name}/tasks/{task}/status",
             get(connectors::task_status),
         )

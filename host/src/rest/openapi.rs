@@ -135,6 +135,7 @@ impl Modify for BearerToken {
         connectors::put_config, connectors::status, connectors::delete, connectors::restart,
         connectors::pause, connectors::stop, connectors::resume, connectors::tasks,
         connectors::task_status, connectors::restart_task, connectors::forwarded_write,
+        connectors::offsets, connectors::patch_offsets, connectors::reset_offsets,
         plugins::list, plugins::config_keys, plugins::validate, plugins::reload,
         seed::create, seed::update, seed::remove, seed::get_connectors, seed::get_connector,
         seed::status, seed::cluster_info, seed::allocated_tasks, seed::all_tasks,
@@ -143,7 +144,8 @@ impl Modify for BearerToken {
     ),
     components(schemas(ErrorBody, ConfigBody, CreateBody, ConnectorBody, ConnectorInfoBody, TaskInfoBody, TaskId,
         crate::worker::ConnectorStatus, crate::worker::ConnectorState, crate::worker::LocalTask, crate::worker::TaskStatusEntry,
-        crate::task::TaskStatus, crate::task::TaskLifecycle, crate::task::status::TaskError, crate::wasm::PluginKind)),
+        crate::task::TaskStatus, crate::task::TaskLifecycle,
+        crate::worker::offsets::Offsets, crate::worker::offsets::OffsetEntry, crate::task::status::TaskError, crate::wasm::PluginKind)),
 )]
 pub struct ApiDoc;
 
@@ -169,8 +171,8 @@ mod tests {
                 }
                 None => panic!("a route path the test cannot read: {chunk}"),
             };
-            let handlers = chunk.split(")\n").next().unwrap();
-            for method in ["get", "post", "put", "delete"] {
+            let handlers = chunk;
+            for method in ["get", "post", "put", "patch", "delete"] {
                 if handlers.contains(&format!("{method}(")) {
                     assert!(
                         doc["paths"][path][method].is_object(),

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
     AclClientRPCHook, BrokerAdmin, ClientRuntime, ClientRuntimeConfig, ConsumerAdmin,
-    DefaultLitePullConsumer, DefaultMQAdminExt, DefaultMQProducer, SessionCredentials, TopicAdmin,
+    DefaultLitePullConsumer, DefaultMQAdminExt, DefaultMQProducer, MQAdminMutationExt,
+    SessionCredentials, TopicAdmin,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -235,6 +236,137 @@ impl Hub {
         Ok(members)
     }
 
+    /// The master address of every broker serving `topic`, by broker name.
+    async fn topic_brokers(&self, topic: &str) -> Result<Vec<(String, CheetahString)>, HubError> {
+        let admin = self.admin.lock().await;
+        let route = TopicAdmin::examine_topic_route_info(&*admin, topic.into())
+            .await
+            .map_err(|e| HubError::Route {
+                topic: topic.to_string(),
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| HubError::Route {
+                topic: topic.to_string(),
+                reason: "no route".into(),
+            })?;
+        Ok(route
+            .broker_datas
+            .iter()
+            .filter_map(|b| {
+                Some((
+                    b.broker_name().to_string(),
+                    b.broker_addrs().get(&0)?.clone(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Consumer group `group`'s committed offset of every queue of `topic` (queues it never
+    /// committed show the broker's answer, usually 0), with each queue's max offset.
+    pub async fn group_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<Vec<GroupOffset>, HubError> {
+        let brokers = self.topic_brokers(topic).await?;
+        let admin = self.admin.lock().await;
+        let mut out = Vec::new();
+        for (_, addr) in brokers {
+            let stats = ConsumerAdmin::examine_consume_stats(
+                &*admin,
+                group.into(),
+                Some(topic.into()),
+                None,
+                Some(addr),
+                None,
+            )
+            .await;
+            let stats = match stats {
+                Ok(stats) => stats,
+                // A group that never consumed this topic has no offsets yet.
+                Err(e) if says_group_is_empty(&e) || e.to_string().contains("not exist") => {
+                    continue;
+                }
+                Err(e) => return Err(HubError::Client(format!("offsets of {group}: {e}"))),
+            };
+            for (queue, offsets) in stats.get_offset_table() {
+                out.push(GroupOffset {
+                    topic: queue.topic().to_string(),
+                    broker: queue.broker_name().to_string(),
+                    queue: queue.queue_id(),
+                    offset: offsets.get_consumer_offset().max(0),
+                    max_offset: offsets.get_broker_offset(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.topic, &a.broker, a.queue).cmp(&(&b.topic, &b.broker, b.queue)));
+        Ok(out)
+    }
+
+    /// Sets consumer group `group`'s committed offset of each given queue; with `None`, of
+    /// every queue of `topic` to 0 (consume from the start).
+    pub async fn set_group_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        offsets: Option<&[(String, i32, i64)]>,
+    ) -> Result<(), HubError> {
+        let brokers = self.topic_brokers(topic).await?;
+        let queues = self.queues(topic).await?;
+        let wanted: Vec<(String, i32, i64)> = match offsets {
+            Some(list) => list.to_vec(),
+            None => queues
+                .iter()
+                .map(|q| (q.broker_name().to_string(), q.queue_id(), 0))
+                .collect(),
+        };
+        // The broker refuses a plain commit below the stored offset; a conditional update
+        // (expected -> new) moves it either way, and a race with a committing consumer shows
+        // as a mismatch instead of being lost.
+        let current = self.group_offsets(group, topic).await?;
+        let admin = self.admin.lock().await;
+        for (broker, queue, offset) in wanted {
+            let Some((_, addr)) = brokers.iter().find(|(name, _)| *name == broker) else {
+                return Err(HubError::Route {
+                    topic: topic.to_string(),
+                    reason: format!("no broker `{broker}` serves it"),
+                });
+            };
+            let mut expected = current
+                .iter()
+                .find(|o| o.broker == broker && o.queue == queue)
+                .map_or(-1, |o| o.offset);
+            for attempt in 0..3 {
+                let outcome = MQAdminMutationExt::reset_consumer_offset_if_current(
+                    &*admin,
+                    addr.clone(),
+                    group.into(),
+                    topic.into(),
+                    queue,
+                    expected,
+                    offset.max(0),
+                )
+                .await
+                .map_err(|e| {
+                    HubError::Client(format!(
+                        "set offset of {group} on {topic}/{broker}/{queue}: {e}"
+                    ))
+                })?;
+                if outcome.applied {
+                    break;
+                }
+                if attempt == 2 {
+                    return Err(HubError::Client(format!(
+                        "set offset of {group} on {topic}/{broker}/{queue}: it keeps changing (now {})",
+                        outcome.actual_offset
+                    )));
+                }
+                expected = outcome.actual_offset;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that an internal topic exists (creating it when `autoCreateGroupEnable`); the
     /// error names the topic.
     pub async fn ensure_topic(&self, topic: &str) -> Result<(), HubError> {
@@ -330,6 +462,21 @@ fn acl_hook(settings: &HubSettings) -> Option<Arc<rocketmq_client_rust::ClientRp
             secret.as_str(),
         ))) as Arc<rocketmq_client_rust::ClientRpcHook>
     })
+}
+
+/// One queue's committed offset in a consumer group.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GroupOffset {
+    /// Topic.
+    pub topic: String,
+    /// Broker name.
+    pub broker: String,
+    /// Queue id.
+    pub queue: i32,
+    /// The next offset the group consumes.
+    pub offset: i64,
+    /// The queue's max offset (its next message's offset).
+    pub max_offset: i64,
 }
 
 /// One sink task's consumer.

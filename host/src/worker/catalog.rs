@@ -77,6 +77,13 @@ pub enum ConfigWrite {
         /// Task indexes.
         tasks: Vec<u32>,
     },
+    /// Replace a source's positions (KIP-875 offsets).
+    SetPositions {
+        /// Connector name.
+        name: String,
+        /// The new positions and their epoch.
+        reset: crate::model::PositionsReset,
+    },
     /// Delete.
     Delete {
         /// Connector name.
@@ -94,6 +101,7 @@ impl ConfigWrite {
             | ConfigWrite::SetTarget { name, .. }
             | ConfigWrite::Restart { name }
             | ConfigWrite::RestartTasks { name, .. }
+            | ConfigWrite::SetPositions { name, .. }
             | ConfigWrite::Delete { name } => name,
         }
     }
@@ -395,6 +403,7 @@ impl Worker {
             .as_ref()
             .map(|r| r.task_generations.clone())
             .unwrap_or_default();
+        let mut positions_reset = current.as_ref().and_then(|r| r.positions_reset.clone());
         let (config, target, restart) = match write {
             ConfigWrite::Create { config, .. } => {
                 if exists {
@@ -446,6 +455,14 @@ impl Worker {
                 }
                 (Some(config), target, false)
             }
+            ConfigWrite::SetPositions { reset, .. } => {
+                let (config, _) = self.live_config(&name)?;
+                if target != TargetState::Stopped {
+                    return Err(WorkerError::NotStopped(name));
+                }
+                positions_reset = Some(reset);
+                (Some(config), target, false)
+            }
             ConfigWrite::Delete { .. } => {
                 self.live_config(&name)?;
                 (None, TargetState::Stopped, false)
@@ -479,6 +496,7 @@ impl Worker {
             paused: target == TargetState::Paused,
             generation: current.map_or(0, |r| r.generation + u64::from(restart)),
             task_generations,
+            positions_reset,
         };
         let version = record.version.clone();
         if let Some(plan) = plan {

@@ -87,6 +87,7 @@ pub async fn publish_positions(sync: Arc<ClusterSync>, store: Arc<Store>) {
         tokio::time::sleep(POSITION_SYNC).await;
         for (connector, positions) in store.take_unpublished() {
             let event = PositionEvent {
+                epoch: store.positions_epoch(&connector),
                 connector,
                 positions,
             };
@@ -156,6 +157,7 @@ async fn publish_snapshot(
             continue;
         }
         sync.publish_positions(&PositionEvent {
+            epoch: store.positions_epoch(&connector),
             connector,
             positions,
         })

@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod loops;
+pub mod offsets;
 pub mod readiness;
 mod status;
 mod supervisor;
@@ -58,6 +59,14 @@ pub enum WorkerError {
     /// No such connector.
     #[error("connector `{0}` not found")]
     NotFound(String),
+    /// Offsets may change only while the connector is stopped.
+    #[error("connector `{0}` must be stopped (PUT /connectors/{0}/stop) before its offsets change")]
+    NotStopped(String),
+    /// A stopped sink's consumers have not left their group yet.
+    #[error(
+        "connector `{0}` is still stopping ({1} consumers still in its group); try again shortly"
+    )]
+    StillStopping(String, usize),
     /// The connector has no task with this index.
     #[error("connector `{0}` has no task {1}")]
     NoSuchTask(String, u32),
@@ -235,6 +244,11 @@ impl Worker {
             .ok_or_else(|| WorkerError::NotFound(name.to_string()))
     }
 
+    /// A connector's config, now (without waiting for anything).
+    fn config_now(&self, name: &str) -> Result<ConnectorConfig, WorkerError> {
+        self.live_config(name).map(|(c, _)| c)
+    }
+
     /// Connector names.
     pub async fn names(&self) -> Vec<String> {
         self.configs().await.into_keys().collect()
@@ -376,7 +390,7 @@ impl Worker {
             .deps
             .store
             .record(&event.connector)
-            .is_some_and(|r| r.config.is_some())
+            .is_some_and(|r| r.config.is_some() && event.epoch >= r.positions_epoch())
         {
             self.deps
                 .store
