@@ -62,10 +62,24 @@ create kafkaSink "{\"rocketmq.topics\":\"demo-r2k\",\"tasks.num\":\"2\",\"kafka.
 pids+=($!)
 
 echo "demo: Kafka demo-k2r -> RocketMQ demo-k2r, and RocketMQ demo-r2k -> Kafka demo-r2k, $rate records/s each"
-echo "demo: REST on http://127.0.0.1:$port (try /getConnectors, /connectors/kafkaSink/status); Ctrl-C to stop"
-delivered() { curl -s "http://127.0.0.1:$port/connectors/$1/status" | python3 -c 'import sys, json; print(sum(t.get("delivered", 0) for t in json.load(sys.stdin)["tasks"]))' 2>/dev/null || echo "?"; }
+echo "demo: REST on http://127.0.0.1:$port (try /getConnectors, /connectors/kafkaSink/status, /openapi.json); Ctrl-C to stop"
+echo "demo: Prometheus metrics on http://127.0.0.1:$port/metrics (delivered and lag figures below come from there)"
+# Sums one metric over the series of one connector, from /metrics.
+metric() {
+  curl -s "http://127.0.0.1:$port/metrics" | python3 -c '
+import sys
+name, connector = sys.argv[1], sys.argv[2]
+total = 0.0
+for line in sys.stdin:
+    if line.startswith(name + "{") and ("connector=\"%s\"" % connector) in line:
+        total += float(line.rsplit(" ", 1)[1])
+print(int(total))' "$1" "$2" 2>/dev/null || echo "?"
+}
 while [ -z "$stopping" ]; do
   sleep 2 || true
   [ -n "$stopping" ] && break
-  printf 'demo: Kafka -> RocketMQ %9s records   RocketMQ -> Kafka %9s records\n' "$(delivered kafkaSource)" "$(delivered kafkaSink)"
+  printf 'demo: Kafka -> RocketMQ %9s records (lag %s)   RocketMQ -> Kafka %9s records (lag %s, %s puts)\n' \
+    "$(metric ferry_task_records_delivered_total kafkaSource)" "$(metric ferry_task_lag_records kafkaSource)" \
+    "$(metric ferry_task_records_delivered_total kafkaSink)" "$(metric ferry_task_lag_records kafkaSink)" \
+    "$(metric ferry_task_put_seconds_count kafkaSink)"
 done
