@@ -13,7 +13,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$SCHEMATHESIS_VERSION" ]; then
 fi
 echo "ferry: installing schemathesis $SCHEMATHESIS_VERSION into $dir"
 rm -rf "$dir.tmp"
-python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
   --target "$dir.tmp" "schemathesis==$SCHEMATHESIS_VERSION"
 rm -rf "$dir"
 mv "$dir.tmp" "$dir"

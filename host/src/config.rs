@@ -356,13 +356,7 @@ impl WorkerConfig {
         };
         let file_roots: Vec<PathBuf> = props
             .get("fileRoots")
-            .map(|r| {
-                r.split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from)
-                    .collect()
-            })
+            .map(|r| comma_list(r).into_iter().map(PathBuf::from).collect())
             .unwrap_or_default();
         let roots =
             FileRoots::new(&file_roots, &store_path_root_dir).map_err(|e| bad("fileRoots", e))?;
@@ -444,6 +438,15 @@ pub const FILE_DIR: &str = "file.dir";
 /// How long (ms) a task may keep failing to reach its source or destination before it gives up
 /// and shows `FAILED`; `-1` (the default) retries forever. Kafka Connect's key and meaning.
 pub const RETRY_TIMEOUT: &str = "errors.retry.timeout";
+
+/// The items of a comma list, trimmed, empty ones left out (`rocketmq.topics`, `fileRoots`).
+pub fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
+}
 
 /// A connector config value that cannot be used (answered with 400).
 #[derive(Debug, thiserror::Error)]
@@ -547,13 +550,7 @@ impl HostSettings {
             )?),
             rocketmq_topics: config
                 .get(ROCKETMQ_TOPICS)
-                .map(|t| {
-                    t.split(',')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
+                .map(|t| comma_list(t))
                 .unwrap_or_default(),
             file_dir,
             kafka,

@@ -199,22 +199,10 @@ impl Hub {
         group: &str,
         topic: &str,
     ) -> Result<std::collections::BTreeSet<String>, HubError> {
+        let brokers = self.topic_brokers(topic).await?;
         let admin = self.admin.lock().await;
-        let route = TopicAdmin::examine_topic_route_info(&*admin, topic.into())
-            .await
-            .map_err(|e| HubError::Route {
-                topic: topic.to_string(),
-                reason: e.to_string(),
-            })?
-            .ok_or_else(|| HubError::Route {
-                topic: topic.to_string(),
-                reason: "no route".into(),
-            })?;
         let mut members = std::collections::BTreeSet::new();
-        for broker in &route.broker_datas {
-            let Some(addr) = broker.broker_addrs().get(&0).cloned() else {
-                continue;
-            };
+        for (_, addr) in brokers {
             match ConsumerAdmin::examine_consumer_connection_info(&*admin, group.into(), Some(addr))
                 .await
             {

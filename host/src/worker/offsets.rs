@@ -63,13 +63,7 @@ impl Worker {
                 })?;
         let topics = config
             .get(ROCKETMQ_TOPICS)
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|t| crate::config::comma_list(t))
             .unwrap_or_default();
         Ok((plugin.kind, topics))
     }
