@@ -117,7 +117,7 @@ fn pause_holds_tasks_in_place_stop_shuts_them_down_and_resume_continues() {
     let worker = Worker::start(&["datagen", "file-sink"]);
     let (topic, out) = (unique("pause"), temp_dir("pause-out"));
     let (generator, view) = (unique("gen"), unique("view"));
-    let total = 12_000u64;
+    let total = 20_000u64;
     worker.create(&view, json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}));
     worker.create(
         &generator,
@@ -140,8 +140,8 @@ fn pause_holds_tasks_in_place_stop_shuts_them_down_and_resume_continues() {
         "a paused task keeps its place (not restarted)"
     );
     let held = sink_counts(&out).len();
-    // The generator keeps going: once it has sent 2,000 more records, the paused sink still
-    // has written none of them.
+    // The generator keeps going: once RocketMQ holds 2,000 records more than the paused sink
+    // has written, it still has written none of them.
     let sent = |w: &Worker| {
         metric_sum(
             &w.metrics(),
@@ -150,10 +150,11 @@ fn pause_holds_tasks_in_place_stop_shuts_them_down_and_resume_continues() {
         )
         .unwrap_or(0.0)
     };
-    let mark = sent(&worker);
-    wait_for("2,000 more records sent", Duration::from_secs(60), || {
-        (sent(&worker) >= mark + 2_000.0).then_some(())
-    });
+    wait_for(
+        "2,000 records the paused sink has not written",
+        Duration::from_secs(60),
+        || (sent(&worker) >= held as f64 + 2_000.0).then_some(()),
+    );
     assert_eq!(
         sink_counts(&out).len(),
         held,

@@ -35,7 +35,7 @@ pub enum TaskLifecycle {
 
 /// Every error kind a task reports (the `kind` of [`TaskError`], and a label of the errors
 /// metric).
-pub const ERROR_KINDS: [&str; 11] = [
+pub const ERROR_KINDS: [&str; 10] = [
     "panic",
     "out-of-memory",
     "timeout",
@@ -46,14 +46,12 @@ pub const ERROR_KINDS: [&str; 11] = [
     "rocketmq",
     "retry-timeout",
     "record-too-large",
-    "invalid-record",
 ];
 
 /// The last error a task met.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TaskError {
-    /// `panic`, `out-of-memory`, `timeout`, `trap`, `fatal`, `invalid-config`, `retriable`,
-    /// `rocketmq`, `retry-timeout`.
+    /// One of [`ERROR_KINDS`].
     pub kind: String,
     /// The full reason.
     pub message: String,
@@ -395,6 +393,19 @@ mod tests {
         token.cancel();
         status.stopped();
         assert_eq!(status.get().state, TaskLifecycle::Stopped);
+    }
+
+    #[test]
+    fn every_fault_kind_is_a_known_error_kind() {
+        let faults = [
+            GuestFault::Panic(String::new()),
+            GuestFault::Returned(String::new()),
+            GuestFault::InvalidConfig(String::new()),
+            GuestFault::Retriable(String::new()),
+        ];
+        for fault in &faults {
+            assert!(ERROR_KINDS.contains(&fault.kind()), "{}", fault.kind());
+        }
     }
 
     #[test]
