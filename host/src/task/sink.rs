@@ -113,8 +113,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 Ok(()) => {
                     super::record_log::log_batches("rocketmq->sink", &batch.batches);
                     consumer.commit(batch.offsets).await;
-                    status.delivered(batch.records);
-                    status.metrics().bytes_out.inc_by(batch.bytes);
+                    status.delivered(batch.records, batch.bytes);
                     status.metrics().batches.inc();
                     restarts.reset();
                     retries.reset();

@@ -197,8 +197,7 @@ async fn settle(
         let mut delivery = in_flight.pop_front().expect("front exists");
         match delivery.outcome().await {
             Some(positions) => {
-                status.delivered(delivery.records);
-                status.metrics().bytes_out.inc_by(delivery.bytes);
+                status.delivered(delivery.records, delivery.bytes);
                 delivered.extend(positions);
             }
             // Cancelled before RocketMQ acknowledged: nothing after this may be committed.

@@ -333,9 +333,10 @@ impl StatusCell {
         }
     }
 
-    /// `n` more records were acknowledged.
-    pub fn delivered(&self, n: u64) {
+    /// `n` more records (`bytes` of values) were acknowledged.
+    pub fn delivered(&self, n: u64, bytes: u64) {
         self.0.metrics.records_out.inc_by(n);
+        self.0.metrics.bytes_out.inc_by(bytes);
         let mut s = self.0.status.lock().unwrap();
         s.delivered += n;
         s.retrying_since_ms = None;
@@ -374,7 +375,7 @@ mod tests {
         status.running("abc");
         status.retrying("rocketmq", "down".into(), Duration::from_secs(1));
         assert!(status.get().retrying_since_ms.is_some());
-        status.delivered(1);
+        status.delivered(1, 10);
         assert!(status.get().retrying_since_ms.is_none());
         status.fail_for_good("record-too-large", "5 MiB".into());
         assert!(token.is_cancelled());

@@ -244,11 +244,6 @@ impl Worker {
             .ok_or_else(|| WorkerError::NotFound(name.to_string()))
     }
 
-    /// A connector's config, now (without waiting for anything).
-    fn config_now(&self, name: &str) -> Result<ConnectorConfig, WorkerError> {
-        self.live_config(name).map(|(c, _)| c)
-    }
-
     /// Connector names.
     pub async fn names(&self) -> Vec<String> {
         self.configs().await.into_keys().collect()

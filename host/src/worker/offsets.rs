@@ -48,7 +48,7 @@ fn object(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_
 impl Worker {
     /// A connector's kind and, for a sink, its RocketMQ topics.
     fn offsets_target(&self, name: &str) -> Result<(PluginKind, Vec<String>), WorkerError> {
-        let config = self.config_now(name)?;
+        let (config, _) = self.live_config(name)?;
         let class = config
             .get(crate::config::CONNECTOR_CLASS)
             .cloned()
