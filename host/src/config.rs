@@ -439,6 +439,118 @@ pub const FILE_DIR: &str = "file.dir";
 /// and shows `FAILED`; `-1` (the default) retries forever. Kafka Connect's key and meaning.
 pub const RETRY_TIMEOUT: &str = "errors.retry.timeout";
 
+/// `none` (the default: a record that cannot be delivered fails the task) or `all` (it goes to
+/// the dead-letter queue, or is skipped without one, and the task goes on). Kafka Connect's key.
+pub const ERRORS_TOLERANCE: &str = "errors.tolerance";
+/// The RocketMQ topic records that cannot be delivered go to (with `errors.tolerance=all`).
+pub const DLQ_TOPIC: &str = "errors.deadletterqueue.topic.name";
+/// Whether a dead-lettered record carries `connect.errors.*` headers naming where it came
+/// from and why it failed (default `false`, as in Kafka Connect).
+pub const DLQ_CONTEXT_HEADERS: &str = "errors.deadletterqueue.context.headers.enable";
+/// Whether each tolerated failure is logged (connector, task, topic, partition, offset,
+/// reason; never the record's bytes). Default `false`.
+pub const ERRORS_LOG: &str = "errors.log.enable";
+
+/// Prefixes of the RocketMQ topics no connector may write: the broker's system topics and
+/// Ferry's internal topics (whoever writes those controls the cluster).
+const RESERVED_TOPIC_PREFIXES: &[&str] = &[
+    "rmq_sys_",
+    "RMQ_SYS_",
+    "%RETRY%",
+    "%DLQ%",
+    "SCHEDULE_TOPIC_XXXX",
+    "TBW102",
+    "BenchmarkTest",
+    "OFFSET_MOVED_EVENT",
+    "SELF_TEST_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "connector-cluster-topic",
+    "connector-config-topic",
+    "connector-position-topic",
+    "connector-offset-topic",
+];
+
+/// Checks that `topic` is a RocketMQ topic name a connector may write: the broker's character
+/// set and length, and none of the system or Ferry-internal topics.
+pub fn check_writable_topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() || topic.len() > 127 {
+        return Err(format!("`{topic}` is not 1 to 127 characters long"));
+    }
+    if !topic
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "`{topic}` may only hold letters, digits, `_` and `-`"
+        ));
+    }
+    check_unreserved_topic(topic)
+}
+
+/// Checks that `topic` is none of the broker's system topics or Ferry's internal topics, which
+/// no connector may write (a source's records are refused there too).
+pub fn check_unreserved_topic(topic: &str) -> Result<(), String> {
+    match RESERVED_TOPIC_PREFIXES
+        .iter()
+        .find(|p| topic.starts_with(*p))
+    {
+        Some(p) => Err(format!(
+            "`{topic}` is a reserved topic (`{p}...` belongs to RocketMQ or to Ferry's cluster)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What a task does with a record it can never deliver (Kafka Connect's KIP-298 keys).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorPolicy {
+    /// `errors.tolerance=all`.
+    pub tolerate: bool,
+    /// `errors.deadletterqueue.topic.name`, checked by [`check_writable_topic`].
+    pub dead_letter_topic: Option<String>,
+    /// `errors.deadletterqueue.context.headers.enable`.
+    pub context_headers: bool,
+    /// `errors.log.enable`.
+    pub log: bool,
+}
+
+impl ErrorPolicy {
+    fn from_config(config: &ConnectorConfig) -> Result<Self, ConnectorConfigError> {
+        let refused = |key: &str, reason: String| ConnectorConfigError {
+            key: key.into(),
+            reason,
+        };
+        let flag = |key: &str| match config.get(key).map(|v| v.trim()) {
+            None | Some("") | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(refused(key, format!("`{other}` is not true or false"))),
+        };
+        let tolerate = match config.get(ERRORS_TOLERANCE).map(|v| v.trim()) {
+            None | Some("") | Some("none") => false,
+            Some("all") => true,
+            Some(other) => {
+                return Err(refused(
+                    ERRORS_TOLERANCE,
+                    format!("`{other}` is not none or all"),
+                ));
+            }
+        };
+        let dead_letter_topic = match config.get(DLQ_TOPIC).map(|v| v.trim()) {
+            None | Some("") => None,
+            Some(topic) => {
+                check_writable_topic(topic).map_err(|e| refused(DLQ_TOPIC, e))?;
+                Some(topic.to_string())
+            }
+        };
+        Ok(ErrorPolicy {
+            tolerate,
+            dead_letter_topic,
+            context_headers: flag(DLQ_CONTEXT_HEADERS)?,
+            log: flag(ERRORS_LOG)?,
+        })
+    }
+}
+
 /// The items of a comma list, trimmed, empty ones left out (`rocketmq.topics`, `fileRoots`).
 pub fn comma_list(text: &str) -> Vec<String> {
     text.split(',')
@@ -475,6 +587,8 @@ pub struct HostSettings {
     pub kafka: crate::model::KafkaGrant,
     /// `errors.retry.timeout`; `None` retries forever.
     pub retry_timeout: Option<Duration>,
+    /// `errors.tolerance` and the dead-letter queue.
+    pub errors: ErrorPolicy,
 }
 
 impl HostSettings {
@@ -558,6 +672,7 @@ impl HostSettings {
                 -1 => None,
                 ms => Some(Duration::from_millis(ms as u64)),
             },
+            errors: ErrorPolicy::from_config(config)?,
         })
     }
 }
@@ -565,6 +680,41 @@ impl HostSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_policy_reads_kafka_connect_keys_and_refuses_reserved_topics() {
+        let config = |pairs: &[(&str, &str)]| -> ConnectorConfig {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            ErrorPolicy::from_config(&config(&[])).unwrap(),
+            ErrorPolicy::default()
+        );
+        let all = ErrorPolicy::from_config(&config(&[
+            (ERRORS_TOLERANCE, "all"),
+            (DLQ_TOPIC, "orders-dlq"),
+            (DLQ_CONTEXT_HEADERS, "true"),
+            (ERRORS_LOG, "true"),
+        ]))
+        .unwrap();
+        assert!(all.tolerate && all.context_headers && all.log);
+        assert_eq!(all.dead_letter_topic.as_deref(), Some("orders-dlq"));
+        for (key, value) in [
+            (ERRORS_TOLERANCE, "some"),
+            (DLQ_CONTEXT_HEADERS, "yes"),
+            (DLQ_TOPIC, "connector-config-topic"),
+            (DLQ_TOPIC, "connector-config-topic-blue"),
+            (DLQ_TOPIC, "%DLQ%group"),
+            (DLQ_TOPIC, "rmq_sys_TRACE"),
+            (DLQ_TOPIC, "a b"),
+        ] {
+            let err = ErrorPolicy::from_config(&config(&[(key, value)])).unwrap_err();
+            assert_eq!(err.key, key, "{value}: {err}");
+        }
+    }
 
     #[test]
     fn seed_file_with_inline_comments_parses() {

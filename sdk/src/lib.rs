@@ -49,6 +49,10 @@ pub use source_bindings::ferry::connector0_1_0::types::{Error, Message, Position
 pub use source_bindings::ferry::connector0_2_0::types::SourceBatch;
 /// What `describe()` returns, and one config key of it (0.2.0: keys can be `secret`).
 pub use source_bindings::ferry::connector0_2_0::types::{ConfigKey, ConnectorInfo};
+/// Why `put` failed; `PutError::Rejected` names one record the sink can never deliver (the
+/// host dead-letters it with `errors.tolerance=all`). An [`Error`] converts into it, so `?`
+/// works in `put`.
+pub use source_bindings::ferry::connector0_2_0::types::{PutError, RejectedRecord};
 
 /// Kafka clients run by the host: `Consumer::open(group, topics, properties)`,
 /// `Producer::open(properties)`. The connector's config must name `kafka.bootstrap.server`.
@@ -56,6 +60,28 @@ pub mod kafka {
     pub use crate::source_bindings::ferry::connector0_1_0::kafka::{
         Consumer, PartitionOffset, Producer,
     };
+}
+
+impl From<Error> for PutError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidConfig(m) => PutError::InvalidConfig(m),
+            Error::Retriable(m) => PutError::Retriable(m),
+            Error::Fatal(m) => PutError::Fatal(m),
+        }
+    }
+}
+
+impl PutError {
+    /// Record `index` of batch `batch` can never be delivered: everything before it (in batch
+    /// order) was delivered, nothing after it.
+    pub fn rejected(batch: usize, index: usize, reason: impl Into<String>) -> Self {
+        PutError::Rejected(RejectedRecord {
+            batch: batch as u32,
+            index: index as u32,
+            reason: reason.into(),
+        })
+    }
 }
 
 /// A connector or task configuration, as string pairs.
@@ -209,8 +235,10 @@ pub trait SinkConnector {
 pub trait SinkTask: Sized + 'static {
     /// Opens the task.
     fn open(config: Config) -> Result<Self, Error>;
-    /// Delivers batches; returns only once the destination acknowledged them.
-    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error>;
+    /// Delivers batches; returns only once the destination acknowledged them. A record that
+    /// can never be delivered is answered with [`PutError::rejected`] after the records before
+    /// it were delivered.
+    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), PutError>;
     /// Makes everything delivered so far durable.
     fn flush(&mut self) -> Result<(), Error> {
         Ok(())
@@ -284,7 +312,7 @@ impl<T: SinkTask> sink_bindings::exports::ferry::connector0_2_0::sink::GuestSink
             )),
         )
     }
-    fn put(&self, batches: Vec<RecordBatch>) -> Result<(), Error> {
+    fn put(&self, batches: Vec<RecordBatch>) -> Result<(), PutError> {
         self.0.borrow_mut().put(batches)
     }
     fn flush(&self) -> Result<(), Error> {

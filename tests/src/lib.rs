@@ -433,6 +433,22 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
+/// Reads what file-sink wrote: (key, value, headers, timestamp) per line.
+pub fn sink_lines(dir: &Path) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for line in std::fs::read_to_string(entry.path())
+            .unwrap_or_default()
+            .lines()
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                lines.push(v);
+            }
+        }
+    }
+    lines
+}
+
 /// What file-sink wrote into a folder: how many times each datagen record number was seen.
 pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
     let mut counts = BTreeMap::new();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use ferry_tests::kafka::{self, Outgoing};
-use ferry_tests::{Worker, temp_dir, unique, wait_for};
+use ferry_tests::{Worker, sink_lines, temp_dir, unique, wait_for};
 use serde_json::{Value, json};
 
 const SESSION: &str = "6000";
@@ -24,22 +24,6 @@ fn seed_create(worker: &Worker, name: &str, config: &Value) {
         None,
     );
     assert_eq!(code, 200, "create {name}: {body}");
-}
-
-/// Reads what file-sink wrote: (key, value, headers, timestamp) per line.
-fn sink_lines(dir: &std::path::Path) -> Vec<Value> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for line in std::fs::read_to_string(entry.path())
-            .unwrap_or_default()
-            .lines()
-        {
-            if let Ok(v) = serde_json::from_str::<Value>(line) {
-                lines.push(v);
-            }
-        }
-    }
-    lines
 }
 
 #[test]
@@ -425,4 +409,116 @@ fn more_tasks_than_partitions_leave_the_extra_tasks_idle() {
     });
     let dups = ferry_tests::assert_complete(&ferry_tests::sink_counts(&out), total);
     println!("4 tasks on 2 partitions: 2 idle, {total} records delivered, {dups} duplicates");
+}
+
+#[test]
+fn kafka_source_offsets_set_and_reset_move_its_kafka_group() {
+    let worker = Worker::start(&["kafka-source", "file-sink"]);
+    let (topic, out) = (unique("koff"), temp_dir("koff-out"));
+    let (source, view) = (unique("ksrc"), unique("view"));
+    let total = 400u64;
+    kafka::create_topic(&topic, 1);
+    kafka::produce(
+        &topic,
+        (0..total).map(|i| Outgoing {
+            key: format!("k{i}").into_bytes(),
+            value: format!("{i} v").into_bytes(),
+            headers: vec![],
+            timestamp: 1_600_000_000_000 + i as i64,
+        }),
+    );
+    worker.create(&view, json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}));
+    worker.create(
+        &source,
+        json!({"connector-class": "kafka-source", "kafka.topics": topic, "kafka.bootstrap.server": kafka::bootstrap(),
+               "kafka.client.session.timeout.ms": SESSION}),
+    );
+    let status = || worker.status(&source).to_string();
+    ferry_tests::wait_for_records(
+        "every record in RocketMQ",
+        &out,
+        total,
+        Duration::from_secs(90),
+        status,
+    );
+    // GET: the next Kafka offset to read, which kafka-source also committed to its group.
+    let partition = format!("{topic}/0");
+    let offsets = || {
+        let (code, body) = worker.request("GET", &format!("/connectors/{source}/offsets"), None);
+        assert_eq!(code, 200, "{body}");
+        body["offsets"].as_array().unwrap().clone()
+    };
+    wait_for(
+        "the source's position at the end",
+        Duration::from_secs(30),
+        || {
+            offsets()
+                .iter()
+                .any(|o| {
+                    o["partition"]["source_partition"] == partition.as_str()
+                        && o["offset"]["source_offset"] == "400"
+                })
+                .then_some(())
+        },
+    );
+    let control = |action: &str| {
+        let (code, body) = worker.request("PUT", &format!("/connectors/{source}/{action}"), None);
+        assert_eq!(code, 202, "{action}: {body}");
+    };
+
+    // PATCH to 250: kafka-source resumes from its Kafka group, so the change must reach the
+    // group; it reads 250..399 again, and only those.
+    control("stop");
+    let patch = json!({"offsets": [{"partition": {"source_partition": partition}, "offset": {"source_offset": "250"}}]});
+    let (code, body) = worker.request(
+        "PATCH",
+        &format!("/connectors/{source}/offsets"),
+        Some(&patch),
+    );
+    assert_eq!(code, 200, "{body}");
+    control("resume");
+    wait_for(
+        "250..399 copied a second time",
+        Duration::from_secs(90),
+        || {
+            let counts = ferry_tests::sink_counts(&out);
+            (250..total)
+                .all(|n| counts.get(&n) == Some(&2))
+                .then_some(())
+        },
+    );
+    let counts = ferry_tests::sink_counts(&out);
+    assert!(
+        (0..250).all(|n| counts[&n] == 1),
+        "records before the set offset were not read again"
+    );
+
+    // DELETE: back to the earliest offset, every record read again.
+    wait_for(
+        "the source's position at the end again",
+        Duration::from_secs(30),
+        || {
+            offsets()
+                .iter()
+                .any(|o| o["offset"]["source_offset"] == "400")
+                .then_some(())
+        },
+    );
+    control("stop");
+    let (code, body) = worker.request("DELETE", &format!("/connectors/{source}/offsets"), None);
+    assert_eq!(code, 200, "{body}");
+    control("resume");
+    wait_for("every record copied again", Duration::from_secs(90), || {
+        let counts = ferry_tests::sink_counts(&out);
+        (0..250).all(|n| counts.get(&n) == Some(&2)).then_some(())
+    });
+    // A Kafka partition's offset must be a number.
+    control("stop");
+    let bad = json!({"offsets": [{"partition": {"source_partition": partition}, "offset": {"source_offset": "soon"}}]});
+    let (code, body) = worker.request(
+        "PATCH",
+        &format!("/connectors/{source}/offsets"),
+        Some(&bad),
+    );
+    assert_eq!(code, 400, "{body}");
 }

@@ -590,3 +590,42 @@ fn a_slow_request_is_cut_off_and_the_worker_keeps_answering() {
     );
     assert_eq!(worker.request("GET", "/healthz", None).0, 200);
 }
+
+#[test]
+fn a_source_cannot_write_into_the_clusters_internal_topics() {
+    let worker = Worker::start(&["datagen"]);
+    // The worker's own config topic (suffixed with its cluster name) and a broker system topic.
+    for topic in ["connector-config-topic", "rmq_sys_TRACE_DATA"] {
+        let name = unique("intruder");
+        worker.create(
+            &name,
+            json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": "10"}),
+        );
+        let error = wait_for(
+            "the intruding source to fail",
+            Duration::from_secs(60),
+            || {
+                let task = worker.status(&name)["tasks"][0].clone();
+                (task["state"] == "FAILED").then(|| task["error"].clone())
+            },
+        );
+        assert_eq!(error["kind"], "invalid-config", "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("reserved topic")),
+            "{error}"
+        );
+        // A failed task's series may already be gone; if present, it delivered nothing.
+        let metrics = worker.metrics();
+        let delivered = ferry_tests::metric_sum(
+            &metrics,
+            "ferry_task_records_delivered_total",
+            &[("connector", name.as_str())],
+        );
+        assert!(
+            delivered.unwrap_or(0.0) == 0.0,
+            "{delivered:?} records sent to {topic}"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! `bench-sink`: a sink that only counts what it receives, to measure the WebAssembly boundary.
 
-use ferry_sdk::{Config, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask, config_key};
+use ferry_sdk::{
+    Config, ConnectorInfo, Error, PutError, RecordBatch, SinkConnector, SinkTask, config_key,
+};
 
 struct BenchSink;
 
@@ -35,7 +37,7 @@ impl SinkTask for CountingTask {
         })
     }
 
-    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {
+    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), PutError> {
         for batch in &batches {
             for m in &batch.messages {
                 self.records += 1;

@@ -11,7 +11,7 @@ use std::io::Write;
 
 use base64::Engine as _;
 use ferry_sdk::{
-    Config, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask, config_key, get,
+    Config, ConnectorInfo, Error, PutError, RecordBatch, SinkConnector, SinkTask, config_key, get,
 };
 
 struct FileSink;
@@ -127,7 +127,7 @@ impl SinkTask for FileSinkTask {
         })
     }
 
-    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {
+    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), PutError> {
         let out = &mut self.buffer;
         for batch in &batches {
             for m in &batch.messages {
@@ -159,7 +159,7 @@ impl SinkTask for FileSinkTask {
         if self.buffered {
             return Ok(());
         }
-        self.write_out()
+        Ok(self.write_out()?)
     }
 
     fn flush(&mut self) -> Result<(), Error> {

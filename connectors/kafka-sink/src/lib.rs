@@ -5,11 +5,23 @@
 //! A record that kafka-source copied from Kafka topic `K` carries `ferry.origin` = `kafka:K`; it
 //! is not copied back into `K` (no loops when a topic is synced both ways). Every copied record
 //! gets `ferry.origin` = `rocketmq:<its RocketMQ topic>`.
+//!
+//! A record larger than the producer's `message.max.bytes` (`kafka.client.message.max.bytes`,
+//! librdkafka's default 1,000,000) can never be sent: `put` delivers the records before it and
+//! rejects it (`put-error.rejected`), so the host can dead-letter it instead of retrying forever.
 
 use ferry_sdk::kafka::Producer;
 use ferry_sdk::{
-    Config, ConnectorInfo, Error, RecordBatch, SinkConnector, SinkTask, TopicMapper, config_key,
+    Config, ConnectorInfo, Error, PutError, RecordBatch, SinkConnector, SinkTask, TopicMapper,
+    config_key,
 };
+
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_000_000;
+/// What librdkafka adds to key, value and headers when it checks a record against
+/// `message.max.bytes` (record v2 framing, varints at their widest), plus the `ferry.origin`
+/// header this sink adds.
+const RECORD_OVERHEAD: usize = 64;
 
 struct KafkaSink;
 
@@ -52,6 +64,23 @@ impl SinkConnector for KafkaSink {
 struct KafkaSinkTask {
     producer: Producer,
     mapper: TopicMapper,
+    /// The producer's `message.max.bytes`.
+    max_message_bytes: usize,
+}
+
+/// The first record (batch, index, size) Kafka would refuse as too large.
+fn first_oversized(batches: &[RecordBatch], limit: usize) -> Option<(usize, usize, usize)> {
+    batches.iter().enumerate().find_map(|(b, batch)| {
+        batch.messages.iter().enumerate().find_map(|(i, m)| {
+            let headers: usize = m.headers.iter().map(|(n, v)| n.len() + v.len() + 10).sum();
+            let size = m.key.as_ref().map_or(0, Vec::len)
+                + m.value.len()
+                + headers
+                + RECORD_OVERHEAD
+                + batch.topic.len();
+            (size > limit).then_some((b, i, size))
+        })
+    })
 }
 
 impl SinkTask for KafkaSinkTask {
@@ -59,12 +88,40 @@ impl SinkTask for KafkaSinkTask {
         Ok(KafkaSinkTask {
             producer: Producer::open(&[]).map_err(Error::InvalidConfig)?,
             mapper: TopicMapper::from_config(&config)?,
+            max_message_bytes: ferry_sdk::get_parsed(
+                &config,
+                "kafka.client.message.max.bytes",
+                Some(DEFAULT_MAX_MESSAGE_BYTES),
+            )?,
         })
     }
 
-    fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {
+    fn put(&mut self, mut batches: Vec<RecordBatch>) -> Result<(), PutError> {
+        // Deliver what comes before a record Kafka would refuse, then reject that record.
+        let oversized = first_oversized(&batches, self.max_message_bytes);
+        if let Some((b, i, _)) = oversized {
+            batches.truncate(b + 1);
+            batches[b].messages.truncate(i);
+        }
+        self.send(batches)?;
+        match oversized {
+            Some((b, i, size)) => Err(PutError::rejected(
+                b,
+                i,
+                format!(
+                    "a record of about {size} bytes is larger than the producer's message.max.bytes ({}); Kafka would refuse it",
+                    self.max_message_bytes
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl KafkaSinkTask {
+    fn send(&mut self, batches: Vec<RecordBatch>) -> Result<(), Error> {
         let mut out = Vec::with_capacity(batches.len());
-        for mut batch in batches {
+        for mut batch in batches.into_iter().filter(|b| !b.messages.is_empty()) {
             let target = self.mapper.map(&batch.topic);
             if !ferry_sdk::mark_origin(&mut batch, "rocketmq", "kafka", &target) {
                 continue;

@@ -5,7 +5,8 @@
 //! the task stops, looking the route up again after each failure (a queue whose broker left is
 //! replaced); every caller learns through its own acknowledgement channel. A record larger than
 //! RocketMQ accepts can never be sent: the task fails with `record-too-large` instead of
-//! retrying forever.
+//! retrying forever (with `errors.tolerance=all` the source loop dead-letters such records
+//! before they reach a sender).
 
 use std::collections::HashMap;
 use std::sync::Arc;

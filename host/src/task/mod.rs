@@ -5,6 +5,7 @@
 //! delivered survive the restart, so nothing acknowledged is lost.
 
 pub mod backoff;
+pub mod dead_letter;
 pub mod dispatch;
 pub mod record_log;
 pub mod sink;

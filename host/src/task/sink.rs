@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
+use super::dead_letter::{DeadLetters, FailedRecord};
 use super::source::wait_after_fault;
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use crate::metrics::TaskMetrics;
-use crate::rocketmq::{SinkConsumer, from_message_ext};
+use crate::rocketmq::{SinkConsumer, from_message_ext, to_mq_messages};
 use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::{GuestFault, SinkGuest};
 
@@ -46,6 +47,12 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     let runtime = deps.registry.runtime().clone();
     let mut restarts = Backoff::for_restarts();
     let mut retries = Backoff::for_retries();
+    let dead_letters = DeadLetters::new(
+        spec.settings.errors.clone(),
+        deps.hub.clone(),
+        spec.ids.clone(),
+        status.clone(),
+    );
     // Taken from RocketMQ, not yet accepted by the guest, in order. At most two: the batch being
     // `put()` and the one fetched meanwhile.
     let mut pending: VecDeque<Pending> = VecDeque::new();
@@ -81,7 +88,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 status.wait_while_paused(&stop).await;
                 continue;
             }
-            let batch = match pending.pop_front() {
+            let mut batch = match pending.pop_front() {
                 Some(p) => p,
                 None => match take(&consumer, status.metrics()).await {
                     Some(p) => p,
@@ -99,8 +106,11 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             // sink that buffers in `put()` would otherwise lose its buffer in a crash).
             let deliver = async {
                 let started = std::time::Instant::now();
-                guest.put(&batch.batches).await?;
-                let flushed = guest.flush().await;
+                let put = put_all(&mut guest, &mut batch, &dead_letters, &stop).await;
+                let flushed = match put {
+                    Ok(()) => guest.flush().await,
+                    Err(fault) => Err(fault),
+                };
                 status
                     .metrics()
                     .put_seconds
@@ -111,7 +121,6 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             pending.extend(next);
             match put {
                 Ok(()) => {
-                    super::record_log::log_batches("rocketmq->sink", &batch.batches);
                     consumer.commit(batch.offsets).await;
                     status.delivered(batch.records, batch.bytes);
                     status.metrics().batches.inc();
@@ -135,6 +144,90 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     status.stopped();
     // The client's consumer shutdown takes 10-17 s; do not hold the caller up.
     tokio::spawn(consumer.shutdown());
+}
+
+/// `put()`s the batches of `pending`. Each record the guest rejects goes to the dead-letter
+/// queue when the connector tolerates it, and the records after it are put again; `pending`
+/// keeps only what is left to put (so a retry does not repeat what the guest took), and its
+/// counts drop what was dead-lettered. A rejection that is not tolerated is returned as is.
+async fn put_all(
+    guest: &mut SinkGuest,
+    pending: &mut Pending,
+    dead_letters: &DeadLetters,
+    stop: &CancellationToken,
+) -> Result<(), GuestFault> {
+    loop {
+        let fault = match guest.put(&pending.batches).await {
+            Ok(()) => {
+                super::record_log::log_batches("rocketmq->sink", &pending.batches);
+                return Ok(());
+            }
+            Err(fault) => fault,
+        };
+        let GuestFault::Rejected {
+            batch,
+            index,
+            reason,
+        } = fault
+        else {
+            return Err(fault);
+        };
+        let (b, i) = (batch as usize, index as usize);
+        if pending
+            .batches
+            .get(b)
+            .and_then(|x| x.messages.get(i))
+            .is_none()
+        {
+            return Err(GuestFault::Returned(format!(
+                "guest rejected record {index} of batch {batch}, which its put call did not have"
+            )));
+        }
+        // What came before the rejected record was delivered.
+        super::record_log::log_batches("rocketmq->sink", &pending.batches[..b]);
+        pending.batches.drain(..b);
+        pending.batches[0].messages.drain(..i);
+        let source = &pending.batches[0];
+        if !dead_letters.tolerates() {
+            return Err(GuestFault::Rejected {
+                batch,
+                index,
+                reason: format!(
+                    "{} queue {} offset {}: {reason} (errors.tolerance=none)",
+                    source.topic, source.partition, source.messages[0].offset
+                ),
+            });
+        }
+        let failed = FailedRecord {
+            stage: "put",
+            class: "rejected",
+            topic: &source.topic,
+            partition: source.partition.to_string(),
+            offset: source.messages[0].offset.to_string(),
+            reason: &reason,
+        };
+        let one = RecordBatch {
+            topic: source.topic.clone(),
+            partition: source.partition,
+            messages: vec![source.messages[0].clone()],
+        };
+        let message = to_mq_messages(&one, &one.topic, dead_letters.connector())
+            .pop()
+            .expect("one record in, one message out");
+        if !dead_letters.handle(message, &failed, stop).await {
+            return Err(GuestFault::Retriable(
+                "the task stopped before the dead-letter queue stored a rejected record".into(),
+            ));
+        }
+        let value_bytes = one.messages[0].value.len() as u64;
+        pending.records = pending.records.saturating_sub(1);
+        pending.bytes = pending.bytes.saturating_sub(value_bytes);
+        pending.batches[0].messages.remove(0);
+        pending.batches.retain(|x| !x.messages.is_empty());
+        if pending.batches.is_empty() {
+            return Ok(());
+        }
+    }
 }
 
 /// Creates the task's consumer, retrying until RocketMQ answers or the task is stopped.

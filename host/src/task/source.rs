@@ -9,10 +9,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
+use super::dead_letter::{DeadLetters, FailedRecord};
 use super::dispatch::{QueueDispatcher, key_hash};
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
-use crate::rocketmq::to_mq_messages;
-use crate::wasm::bindings::{Position, SourceBatch};
+use crate::rocketmq::{MAX_MESSAGE_BYTES, to_mq_messages};
+use crate::wasm::bindings::{Position, RecordBatch, SourceBatch};
 use crate::wasm::{GuestFault, SourceGuest};
 
 /// Polls whose records may be in flight to RocketMQ at once.
@@ -52,6 +53,12 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     let mut retries = Backoff::for_retries();
     let mut in_flight: VecDeque<Delivery> = VecDeque::new();
     let mut dispatcher = QueueDispatcher::new(deps.hub.clone(), status.clone(), stop.clone());
+    let dead_letters = DeadLetters::new(
+        spec.settings.errors.clone(),
+        deps.hub.clone(),
+        spec.ids.clone(),
+        status.clone(),
+    );
     'guest: while !stop.is_cancelled() {
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
@@ -139,14 +146,8 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                             _ = tokio::time::sleep(IDLE_WAIT) => {}
                         }
                     }
-                    if let Some(d) = deliver(
-                        batches,
-                        &mut dispatcher,
-                        &spec.ids.connector,
-                        &status,
-                        &stop,
-                    )
-                    .await
+                    if let Some(d) =
+                        deliver(batches, &mut dispatcher, &dead_letters, &status, &stop).await
                     {
                         in_flight.push_back(d);
                     }
@@ -223,26 +224,41 @@ async fn settle(
 /// returns a delivery that resolves once RocketMQ acknowledged every record of the poll, with
 /// the positions it covers: per source partition, the source offset of its last batch (a batch
 /// with no records, e.g. all filtered out, still moves its position). Retries route lookups
-/// until they succeed; `None` if the task stopped first.
+/// until they succeed; `None` if the task stopped first. Records too large for RocketMQ go to
+/// the dead-letter queue first when the connector tolerates them (otherwise the queue sender
+/// fails the task).
 async fn deliver(
     batches: Vec<SourceBatch>,
     dispatcher: &mut QueueDispatcher,
-    connector: &str,
+    dead_letters: &DeadLetters,
     status: &StatusCell,
     stop: &CancellationToken,
 ) -> Option<Delivery> {
+    let connector = dead_letters.connector();
     let mut positions = BTreeMap::new();
     let mut records = 0;
     let mut bytes = 0;
     let mut acks = Vec::new();
-    for source in &batches {
+    let mut dead = (0, 0);
+    for mut source in batches {
         positions.insert(
             source.source_partition.clone(),
             source.source_offset.clone(),
         );
+        if dead_letters.tolerates() {
+            let (count, size) = dead_letter_oversized(&mut source, dead_letters, stop).await?;
+            dead = (dead.0 + count, dead.1 + size);
+        }
         let batch = &source.records;
         if batch.messages.is_empty() {
             continue;
+        }
+        if let Err(reason) = crate::config::check_unreserved_topic(&batch.topic) {
+            status.fail_for_good(
+                "invalid-config",
+                format!("the guest wrote to a topic no connector may write: {reason}"),
+            );
+            return None;
         }
         super::record_log::log_batches("source->rocketmq", std::slice::from_ref(batch));
         records += batch.messages.len() as u64;
@@ -279,8 +295,8 @@ async fn deliver(
         }
     }
     let metrics = status.metrics().clone();
-    metrics.records_in.inc_by(records);
-    metrics.bytes_in.inc_by(bytes);
+    metrics.records_in.inc_by(records + dead.0);
+    metrics.bytes_in.inc_by(bytes + dead.1);
     metrics.batches.inc();
     let sent = std::time::Instant::now();
     let join = tokio::spawn(async move {
@@ -299,6 +315,52 @@ async fn deliver(
         records,
         bytes,
     })
+}
+
+/// Takes the records too large for RocketMQ out of `source` and hands each to the dead-letter
+/// queue (value cut to fit). Returns their count and value bytes; `None` if the task stopped
+/// before the dead-letter queue stored them.
+async fn dead_letter_oversized(
+    source: &mut SourceBatch,
+    dead_letters: &DeadLetters,
+    stop: &CancellationToken,
+) -> Option<(u64, u64)> {
+    let too_large = |m: &crate::wasm::bindings::Message| m.value.len() > MAX_MESSAGE_BYTES;
+    if !source.records.messages.iter().any(too_large) {
+        return Some((0, 0));
+    }
+    let (oversized, fit): (Vec<_>, Vec<_>) = std::mem::take(&mut source.records.messages)
+        .into_iter()
+        .partition(too_large);
+    source.records.messages = fit;
+    let mut bytes = 0;
+    for m in &oversized {
+        bytes += m.value.len() as u64;
+        let reason = format!(
+            "a record of {} bytes is larger than the {MAX_MESSAGE_BYTES} bytes a RocketMQ message may have",
+            m.value.len()
+        );
+        let one = RecordBatch {
+            topic: source.records.topic.clone(),
+            partition: source.records.partition,
+            messages: vec![m.clone()],
+        };
+        let message = to_mq_messages(&one, &one.topic, dead_letters.connector())
+            .pop()
+            .expect("one record in, one message out");
+        let failed = FailedRecord {
+            stage: "send",
+            class: "record-too-large",
+            topic: &one.topic,
+            partition: source.source_partition.clone(),
+            offset: source.source_offset.clone(),
+            reason: &reason,
+        };
+        if !dead_letters.handle(message, &failed, stop).await {
+            return None;
+        }
+    }
+    Some((oversized.len() as u64, bytes))
 }
 
 /// Shows the fault and waits out the restart backoff (cut short by a stop or a new version).

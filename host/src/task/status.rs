@@ -35,7 +35,7 @@ pub enum TaskLifecycle {
 
 /// Every error kind a task reports (the `kind` of [`TaskError`], and a label of the errors
 /// metric).
-pub const ERROR_KINDS: [&str; 10] = [
+pub const ERROR_KINDS: [&str; 11] = [
     "panic",
     "out-of-memory",
     "timeout",
@@ -46,6 +46,7 @@ pub const ERROR_KINDS: [&str; 10] = [
     "rocketmq",
     "retry-timeout",
     "record-too-large",
+    "rejected",
 ];
 
 /// The last error a task met.
@@ -403,6 +404,11 @@ mod tests {
             GuestFault::Returned(String::new()),
             GuestFault::InvalidConfig(String::new()),
             GuestFault::Retriable(String::new()),
+            GuestFault::Rejected {
+                batch: 0,
+                index: 0,
+                reason: String::new(),
+            },
         ];
         for fault in &faults {
             assert!(ERROR_KINDS.contains(&fault.kind()), "{}", fault.kind());

@@ -68,7 +68,7 @@ pub mod sink_v01 {
     });
 }
 
-pub use source::ferry::connector0_2_0::types::SourceBatch;
+pub use source::ferry::connector0_2_0::types::{PutError, SourceBatch};
 pub use source_v01::ferry::connector0_1_0::types::{
     Error as GuestError, Message, Position, RecordBatch,
 };

@@ -10,7 +10,7 @@ use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::AsyncStdoutStream;
 
-use super::bindings::{self, GuestError, Position, RecordBatch, SourceBatch};
+use super::bindings::{self, GuestError, Position, PutError, RecordBatch, SourceBatch};
 use super::state::{GuestOutput, MemoryLimiter, OutputTail, TaskIds, TaskState};
 use super::{ConnectorInfo, GuestFault, GuestLimits, PluginKind, WasmError, WasmRuntime};
 
@@ -245,6 +245,20 @@ pub fn returned(e: GuestError) -> GuestFault {
         GuestError::InvalidConfig(m) => GuestFault::InvalidConfig(m),
         GuestError::Retriable(m) => GuestFault::Retriable(m),
         GuestError::Fatal(m) => GuestFault::Returned(m),
+    }
+}
+
+/// Maps a 0.2.0 sink's `put-error` to a fault.
+fn put_failed(e: PutError) -> GuestFault {
+    match e {
+        PutError::InvalidConfig(m) => GuestFault::InvalidConfig(m),
+        PutError::Retriable(m) => GuestFault::Retriable(m),
+        PutError::Fatal(m) => GuestFault::Returned(m),
+        PutError::Rejected(r) => GuestFault::Rejected {
+            batch: r.batch,
+            index: r.index,
+            reason: r.reason,
+        },
     }
 }
 
@@ -520,14 +534,28 @@ impl SinkGuest {
         })
     }
 
-    /// `put(batches)`: returns once the destination acknowledged.
+    /// `put(batches)`: returns once the destination acknowledged. A 0.2.0 sink may answer
+    /// [`GuestFault::Rejected`] for one record.
     pub async fn put(&mut self, batches: &[RecordBatch]) -> Result<(), GuestFault> {
         self.guard.arm();
-        let r = on_sink!(&self.bindings, |api| api
-            .sink_task()
-            .call_put(&mut self.guard.store, self.task, batches)
-            .await);
-        self.guard.finish("put", r)?.map_err(returned)
+        match &self.bindings {
+            SinkInstance::V01(b) => {
+                let r = b
+                    .ferry_connector0_1_0_sink()
+                    .sink_task()
+                    .call_put(&mut self.guard.store, self.task, batches)
+                    .await;
+                self.guard.finish("put", r)?.map_err(returned)
+            }
+            SinkInstance::V02(b) => {
+                let r = b
+                    .ferry_connector0_2_0_sink()
+                    .sink_task()
+                    .call_put(&mut self.guard.store, self.task, batches)
+                    .await;
+                self.guard.finish("put", r)?.map_err(put_failed)
+            }
+        }
     }
 
     /// `flush()`: makes everything `put()` so far durable; called before offsets are committed,

@@ -145,6 +145,17 @@ pub enum GuestFault {
     /// The guest reported a transient failure.
     #[error("retriable: {0}")]
     Retriable(String),
+    /// A sink's `put` refused one record for good (0.2.0 `put-error.rejected`): the records
+    /// before it were delivered, none after it.
+    #[error("record {index} of batch {batch} rejected: {reason}")]
+    Rejected {
+        /// Index of the batch in the `put` call.
+        batch: u32,
+        /// Index of the record in that batch.
+        index: u32,
+        /// The guest's reason.
+        reason: String,
+    },
 }
 
 impl GuestFault {
@@ -158,6 +169,7 @@ impl GuestFault {
             GuestFault::Returned(_) => "fatal",
             GuestFault::InvalidConfig(_) => "invalid-config",
             GuestFault::Retriable(_) => "retriable",
+            GuestFault::Rejected { .. } => "rejected",
         }
     }
 }

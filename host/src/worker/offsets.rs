@@ -3,7 +3,9 @@
 //!   and syncs; an operator's change travels in the connector's record (a
 //!   [`PositionsReset`] with a new epoch) so every worker replaces what it had, and positions
 //!   published before the change are ignored;
-//! - a sink's RocketMQ consumer group offsets, set on the brokers themselves.
+//! - a sink's RocketMQ consumer group offsets, set on the brokers themselves;
+//! - for a source granted Kafka (kafka-source, which resumes from its Kafka group's commits),
+//!   a change of its positions is committed to that Kafka group too.
 //!
 //! Changes are allowed only while the connector is `STOPPED` (nothing may be delivering), and,
 //! for a sink, once its consumers have left the group (a leaving consumer persists its
@@ -147,6 +149,8 @@ impl Worker {
                         positions
                     }
                 };
+                self.commit_kafka_group(name, &self.deps.store.positions(name), &positions)
+                    .await?;
                 self.write(super::ConfigWrite::SetPositions {
                     name: name.to_string(),
                     reset: PositionsReset {
@@ -203,6 +207,88 @@ impl Worker {
                 }
                 tracing::info!(connector = name, "sink offsets changed by an operator");
                 Ok(())
+            }
+        }
+    }
+
+    /// For a source granted Kafka access (kafka-source), whose tasks resume from their Kafka
+    /// consumer group's commits rather than from the host's positions: commits the changed
+    /// positions (`<topic>/<partition>` -> next offset) to the group `connector-consumer-group-
+    /// <name>`; a partition the change removes goes back to its earliest offset. Retries while
+    /// the stopped tasks' consumers are still leaving the group (Kafka refuses the commit then).
+    async fn commit_kafka_group(
+        &self,
+        name: &str,
+        before: &Positions,
+        after: &Positions,
+    ) -> Result<(), WorkerError> {
+        let (config, _) = self.live_config(name)?;
+        let config = crate::security::secrets::resolve(&config, &self.deps.grants)
+            .map_err(WorkerError::InvalidConfig)?;
+        let settings = crate::config::HostSettings::from_config(&config, &self.deps.grants)
+            .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+        if settings.kafka.bootstrap.is_none() {
+            return Ok(());
+        }
+        let kafka_partition = |key: &str| {
+            let (topic, partition) = key.rsplit_once('/')?;
+            Some((topic.to_string(), partition.parse::<i32>().ok()?))
+        };
+        let mut offsets = Vec::new();
+        for key in before.keys().chain(after.keys()) {
+            let Some((topic, partition)) = kafka_partition(key) else {
+                continue;
+            };
+            if offsets
+                .iter()
+                .any(|(t, p, _)| *t == topic && *p == partition)
+            {
+                continue;
+            }
+            let next = match after.get(key) {
+                Some(offset) => Some(offset.parse::<i64>().ok().filter(|o| *o >= 0).ok_or_else(
+                    || {
+                        WorkerError::InvalidConfig(format!(
+                            "offsets: `{key}` is a Kafka partition; its source_offset must be a number >= 0, not `{offset}`"
+                        ))
+                    },
+                )?),
+                None => None,
+            };
+            offsets.push((topic, partition, next));
+        }
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let group = consumer_group(name);
+        let deadline = tokio::time::Instant::now() + GROUP_EMPTY_WAIT;
+        loop {
+            let (grant, list, in_group) = (settings.kafka.clone(), offsets.clone(), group.clone());
+            let committed =
+                tokio::task::spawn_blocking(move || grant.commit_group_offsets(&in_group, &list))
+                    .await
+                    .map_err(|e| WorkerError::Cluster(e.to_string()))?;
+            match committed {
+                Ok(()) => {
+                    tracing::info!(
+                        connector = name,
+                        group,
+                        "Kafka group offsets changed by an operator"
+                    );
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    return Err(WorkerError::Cluster(format!(
+                        "committing the offsets to Kafka group `{group}`: {e}"
+                    )));
+                }
+                Err(e) => {
+                    tracing::info!(
+                        connector = name,
+                        "Kafka group not ready for the change yet: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
             }
         }
     }

@@ -42,6 +42,38 @@ impl KafkaGrant {
             .map_err(|e| format!("{CLIENT_PREFIX}*: librdkafka refused the properties: {e}"))
     }
 
+    /// Sets `group`'s committed offsets (topic, partition, next offset to read; `None` = the
+    /// partition's earliest offset), as an operator's KIP-875 change. Kafka accepts such a
+    /// commit only while the group has no members, so it is done for stopped connectors.
+    /// Blocking: run it off the executor.
+    pub fn commit_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[(String, i32, Option<i64>)],
+    ) -> Result<(), String> {
+        let consumer: BaseConsumer = self
+            .client_config(&[("group.id", group), ("enable.auto.commit", "false")], &[])?
+            .create()
+            .map_err(kafka_err)?;
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in offsets {
+            let next = match offset {
+                Some(o) => *o,
+                None => {
+                    consumer
+                        .fetch_watermarks(topic, *partition, Duration::from_secs(10))
+                        .map_err(kafka_err)?
+                        .0
+                }
+            };
+            list.add_partition_offset(topic, *partition, Offset::Offset(next))
+                .map_err(kafka_err)?;
+        }
+        consumer
+            .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .map_err(kafka_err)
+    }
+
     /// Builds a client config: host defaults, then the guest's properties (only those on the
     /// allowlist, see `security::kafka_properties`), then the user's.
     fn client_config(
