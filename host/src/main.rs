@@ -40,6 +40,14 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // The RocketMQ client re-balances its consumers every 20 s once balanced, so a sink whose
+    // topic is created later would wait up to 20 s for its queues. Read once, from the
+    // environment, before any thread exists.
+    const REBALANCE_WAIT: &str = "rocketmq.client.rebalance.waitInterval";
+    if std::env::var_os(REBALANCE_WAIT).is_none() {
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var(REBALANCE_WAIT, "3000") };
+    }
     let args = <Args as clap::Parser>::parse();
     init_logging();
     let file = args.config;

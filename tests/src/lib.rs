@@ -218,6 +218,18 @@ impl Worker {
         run_ferry_to_exit(&self.conf)
     }
 
+    /// The process's resident memory now, in MiB (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_mib(&self) -> f64 {
+        let pid = self.child.as_ref().expect("worker running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kib / 1024.0
+    }
+
     /// The worker's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

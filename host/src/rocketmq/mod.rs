@@ -411,7 +411,10 @@ impl Hub {
             // A new sink starts at the beginning of its topics, like Kafka Connect's `earliest`.
             .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
             .pull_batch_size(256)
-            .poll_timeout_millis(500);
+            .poll_timeout_millis(500)
+            // A topic created after the sink (or given more queues) is picked up within
+            // seconds rather than the client's default 30 s.
+            .topic_metadata_check_interval_millis(TOPIC_CHECK_MS);
         if let Some(hook) = acl_hook(&self.settings) {
             builder = builder.rpc_hook(hook);
         }
@@ -431,6 +434,9 @@ impl Hub {
         Ok(SinkConsumer { consumer })
     }
 }
+
+/// How often a sink's consumer looks for its topics' queues (created later, or grown).
+const TOPIC_CHECK_MS: u64 = 3000;
 
 /// RocketMQ's `CONSUMER_NOT_ONLINE`: the broker knows no connected member of the group.
 const CONSUMER_NOT_ONLINE: i32 = 206;

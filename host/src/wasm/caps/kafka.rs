@@ -286,7 +286,14 @@ impl HostConsumer for TaskState {
                 ("auto.offset.reset", "earliest"),
                 ("enable.partition.eof", "false"),
                 ("queued.min.messages", "100000"),
+                // librdkafka's fetch queue, the bulk of a task's memory under traffic: 8 MiB
+                // (its default is 64 MiB per consumer). Overridable per connector with
+                // `kafka.client.queued.max.messages.kbytes`.
+                ("queued.max.messages.kbytes", "8192"),
                 ("fetch.queue.backoff.ms", "10"),
+                // A subscribed topic created later (or grown) is seen within seconds, not at
+                // librdkafka's default 5-minute refresh. One metadata request per 5 s.
+                ("topic.metadata.refresh.interval.ms", "5000"),
                 // Lag for `ferry_task_lag_records`.
                 ("statistics.interval.ms", "5000"),
             ],
