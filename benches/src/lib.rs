@@ -1,5 +1,7 @@
 //! Helpers shared by the benchmark binaries: a `ferry` worker process driven over REST.
 
+pub mod native;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,18 +1,19 @@
 //! Throughput of each direction, Ferry against a native copier in the same run.
 //!
 //! For each direction the same pre-filled data (`FERRY_BENCH_RECORDS`, default 200,000 records
-//! of 1 KiB) is copied twice: by the native baseline (plain Rust, the same client crates: rdkafka
-//! and rocketmq-client-rust through Ferry's hub wrapper, at-least-once, no WebAssembly) and by a
+//! of 1 KiB) is copied twice: by the native baseline (`ferry_bench::native`: plain Rust on the
+//! same client crates, rdkafka and rocketmq-client-rust, independent of Ferry's code; pipelined,
+//! at-least-once, no WebAssembly) and by a
 //! `ferry` worker running the `kafka-source` / `kafka-sink` components. Both are timed from the
 //! first copied record to the last, so consumer-group joins do not count. Prints records/s, MB/s
 //! and the ratio Ferry/baseline, for Ferry with 1 and with 4 tasks. Then end-to-end latency
 //! (p50/p99, producer to reader, same clock) through Ferry at a fixed 10,000 records/s each way,
-//! and the worker's RSS. Needs the brokers (`just bench` starts them).
+//! and the worker's RSS, and a summary table of every figure against its target. Needs the
+//! brokers (`just bench` starts them).
 
 // The rocketmq client's futures are deeply nested.
 #![recursion_limit = "256"]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,12 +42,30 @@ fn main() -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{e:?}"))?
     .build()?;
     let context = owner.root_context().component("rocketmq");
-    let result = owner.block_on(run(context));
+    let native = owner.root_context().component("native");
+    let result = owner.block_on(run(context, native));
     owner.shutdown_background();
     result
 }
 
-async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<()> {
+async fn run(
+    context: rocketmq_runtime::ChildServiceContext,
+    native_context: rocketmq_runtime::ChildServiceContext,
+) -> anyhow::Result<()> {
+    // The native copiers' own RocketMQ client runtime (not the hub's).
+    let native_runtime = rocketmq_client_rust::ClientRuntime::try_new(
+        native_context,
+        rocketmq_client_rust::ClientRuntimeConfig::default(),
+        rocketmq_observability::TelemetryHandle::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tuning = ferry_bench::native::Tuning::from_env();
+    let brokers = ferry_bench::native::Brokers {
+        runtime: native_runtime,
+        namesrv: NAMESRV.into(),
+        kafka: KAFKA.into(),
+    };
+    println!("native copier tuning: {tuning:?}");
     let total: u64 = std::env::var("FERRY_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -68,19 +87,47 @@ async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<(
         "Ferry throughput benchmark: {total} records of {VALUE} B per run, {PARTITIONS} partitions"
     );
 
-    // `FERRY_BENCH_LATENCY_ONLY=1` skips the throughput runs.
+    // `FERRY_BENCH_LATENCY_ONLY=1` skips the throughput runs; `FERRY_BENCH_NATIVE_ONLY=1` runs
+    // only the native copiers (to tune them).
     let throughput = std::env::var("FERRY_BENCH_LATENCY_ONLY").is_err();
+    let native_only = std::env::var("FERRY_BENCH_NATIVE_ONLY").is_ok();
 
     // Kafka -> RocketMQ.
     let k2r = format!("bench-k2r-{stamp}");
     create_kafka_topic(&k2r).await?;
     fill_kafka(&k2r, total)?;
     let native = match throughput {
-        true => native_kafka_to_rocketmq(&hub, &k2r, &format!("{k2r}-native"), total).await?,
+        true => {
+            ferry_bench::native::kafka_to_rocketmq(
+                &brokers,
+                &k2r,
+                PARTITIONS,
+                &format!("{k2r}-native"),
+                total,
+                tuning,
+            )
+            .await?
+        }
         false => Duration::ZERO,
     };
+    if native_only {
+        println!(
+            "Kafka -> RocketMQ: native {:.0} rec/s",
+            total as f64 / native.as_secs_f64()
+        );
+    }
     let worker = FerryWorker::start(stamp)?;
-    for tasks in [1, 4].into_iter().filter(|_| throughput) {
+    let mut summary = Summary::default();
+    let mut one_task = 0.0;
+    // The idle worker (plugins loaded, no connector yet).
+    let idle = worker.rss_mib();
+    summary.add(
+        "idle worker RSS",
+        format!("{idle:.1} MiB"),
+        "< 64 MiB",
+        idle < 64.0,
+    );
+    for tasks in [1, 4].into_iter().filter(|_| throughput && !native_only) {
         // A new connector name is a new consumer group: it copies the same records again.
         let ferry_k2r = worker.measure(
             &format!("kafka-source-{tasks}"),
@@ -89,7 +136,15 @@ async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<(
                                "kafka.client.session.timeout.ms": "6000"}),
             total,
         )?;
-        report("Kafka -> RocketMQ", tasks, total, native, ferry_k2r);
+        let (rate, ratio) = report("Kafka -> RocketMQ", tasks, total, native, ferry_k2r);
+        one_task_figures(
+            &mut summary,
+            "Kafka -> RocketMQ",
+            tasks,
+            rate,
+            ratio,
+            &mut one_task,
+        );
     }
 
     // RocketMQ -> Kafka.
@@ -99,9 +154,25 @@ async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<(
     create_kafka_topic(&format!("ferry1-{r2k}")).await?;
     create_kafka_topic(&format!("ferry4-{r2k}")).await?;
     let native = match throughput {
-        true => native_rocketmq_to_kafka(&hub, &r2k, &format!("{r2k}-native"), total).await?,
+        true => {
+            ferry_bench::native::rocketmq_to_kafka(
+                &brokers,
+                &r2k,
+                &format!("{r2k}-native"),
+                total,
+                tuning,
+            )
+            .await?
+        }
         false => Duration::ZERO,
     };
+    if native_only {
+        println!(
+            "RocketMQ -> Kafka: native {:.0} rec/s",
+            total as f64 / native.as_secs_f64()
+        );
+        return Ok(());
+    }
     for tasks in [1, 4].into_iter().filter(|_| throughput) {
         let ferry_r2k = worker.measure(
             &format!("kafka-sink-{tasks}"),
@@ -109,26 +180,109 @@ async fn run(context: rocketmq_runtime::ChildServiceContext) -> anyhow::Result<(
                                "topic.prefix": format!("ferry{tasks}-"), "tasks.num": tasks.to_string()}),
             total,
         )?;
-        report("RocketMQ -> Kafka", tasks, total, native, ferry_r2k);
+        let (rate, ratio) = report("RocketMQ -> Kafka", tasks, total, native, ferry_r2k);
+        one_task_figures(
+            &mut summary,
+            "RocketMQ -> Kafka",
+            tasks,
+            rate,
+            ratio,
+            &mut one_task,
+        );
     }
-    println!(
-        "worker RSS after the throughput runs: {:.1} MiB",
-        worker.rss_mib()
-    );
+    let after = worker.rss_mib();
+    println!("worker RSS after the throughput runs: {after:.1} MiB");
+    if throughput {
+        // Ten tasks remain (1 + 4 of each connector), idle now.
+        summary.add(
+            "RSS after the runs, 10 tasks",
+            format!("{after:.1} MiB"),
+            "< 64 + 10 x 16 MiB",
+            after < 224.0,
+        );
+    }
 
     let seconds: u64 = std::env::var("FERRY_BENCH_LATENCY_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let lat = latency::kafka_to_rocketmq(&hub, &worker, stamp, seconds).await?;
-    lat.print("Kafka -> RocketMQ");
+    let p99 = lat.print("Kafka -> RocketMQ");
+    summary.add(
+        "Kafka -> RocketMQ p99 at 10,000 rec/s",
+        format!("{p99} ms"),
+        "< 50 ms",
+        p99 < 50,
+    );
     let lat = latency::rocketmq_to_kafka(&hub, &worker, stamp, seconds).await?;
-    lat.print("RocketMQ -> Kafka");
+    let p99 = lat.print("RocketMQ -> Kafka");
+    summary.add(
+        "RocketMQ -> Kafka p99 at 10,000 rec/s",
+        format!("{p99} ms"),
+        "< 50 ms",
+        p99 < 50,
+    );
     println!("worker RSS at the end: {:.1} MiB", worker.rss_mib());
+    summary.print();
     Ok(())
 }
 
-fn report(direction: &str, tasks: u32, total: u64, native: Duration, ferry: Duration) {
+/// The figures the run ends with, each against its target (issue 13 / DESIGN.md §8).
+#[derive(Default)]
+struct Summary(Vec<(String, String, String, bool)>);
+
+impl Summary {
+    fn add(&mut self, figure: impl Into<String>, value: String, target: &str, pass: bool) {
+        self.0.push((figure.into(), value, target.into(), pass));
+    }
+
+    fn print(&self) {
+        println!("\nsummary");
+        println!("| figure | value | target | |");
+        println!("|---|---|---|---|");
+        for (figure, value, target, pass) in &self.0 {
+            let verdict = if *pass { "pass" } else { "FAIL" };
+            println!("| {figure} | {value} | {target} | {verdict} |");
+        }
+    }
+}
+
+/// Adds a direction's 1-task ratio (target 0.9 of the native copier) or its 4-task rate
+/// (target: at least the 1-task rate) to the summary.
+fn one_task_figures(
+    summary: &mut Summary,
+    direction: &str,
+    tasks: u32,
+    rate: f64,
+    ratio: f64,
+    one_task: &mut f64,
+) {
+    if tasks == 1 {
+        *one_task = rate;
+        summary.add(
+            format!("{direction}, 1 task / native"),
+            format!("{ratio:.2}"),
+            ">= 0.90",
+            ratio >= 0.9,
+        );
+    } else {
+        summary.add(
+            format!("{direction}, {tasks} tasks / 1 task"),
+            format!("{:.2}", rate / *one_task),
+            ">= 1.00",
+            rate >= *one_task,
+        );
+    }
+}
+
+/// Prints one direction's figures; returns Ferry's rate and the ratio to the native copier.
+fn report(
+    direction: &str,
+    tasks: u32,
+    total: u64,
+    native: Duration,
+    ferry: Duration,
+) -> (f64, f64) {
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
     println!(
         "{direction}: native {:>9.0} rec/s {:>6.1} MB/s | ferry {tasks} task(s) {:>9.0} rec/s {:>6.1} MB/s | ratio {:.2}",
@@ -138,6 +292,7 @@ fn report(direction: &str, tasks: u32, total: u64, native: Duration, ferry: Dura
         rate(ferry) * VALUE as f64 / 1e6,
         rate(ferry) / rate(native)
     );
+    (rate(ferry), rate(ferry) / rate(native))
 }
 
 async fn create_kafka_topic(topic: &str) -> anyhow::Result<()> {
@@ -240,167 +395,6 @@ async fn fill_rocketmq(hub: &Hub, topic: &str, total: u64) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The native baseline, Kafka -> RocketMQ: poll, send per queue in batches of up to 256 with
-/// several sends in flight, commit Kafka offsets after RocketMQ acknowledged.
-async fn native_kafka_to_rocketmq(
-    hub: &Arc<Hub>,
-    from: &str,
-    to: &str,
-    total: u64,
-) -> anyhow::Result<Duration> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
-        .set("group.id", format!("{to}-group"))
-        .set("enable.auto.commit", "false")
-        .set("queued.min.messages", "100000")
-        .set("fetch.queue.backoff.ms", "10")
-        .create()?;
-    consumer.assign(&from_start(from)?)?;
-    let queues = hub.queues(to).await?;
-    let (mut copied, mut started) = (0u64, None);
-    while copied < total {
-        let mut per_partition: HashMap<i32, (Vec<_>, i64)> = HashMap::new();
-        let mut polled = 0;
-        while polled < 2048 {
-            match consumer.poll(if polled == 0 {
-                Duration::from_millis(100)
-            } else {
-                Duration::ZERO
-            }) {
-                Some(Ok(m)) => {
-                    started.get_or_insert_with(Instant::now);
-                    let entry = per_partition
-                        .entry(m.partition())
-                        .or_insert((Vec::new(), 0));
-                    entry.0.push(Message {
-                        offset: m.offset(),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().unwrap_or_default().to_vec(),
-                        headers: vec![],
-                        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
-                    });
-                    entry.1 = m.offset();
-                    polled += 1;
-                }
-                _ => break,
-            }
-        }
-        let mut sends = Vec::new();
-        for (partition, (messages, _)) in &per_partition {
-            for chunk in messages.chunks(256) {
-                let batch = RecordBatch {
-                    topic: to.into(),
-                    partition: *partition,
-                    messages: chunk.to_vec(),
-                };
-                let queue = &queues[*partition as usize % queues.len()];
-                sends.push((queue, ferry::rocketmq::to_mq_messages(&batch, to, "native")));
-            }
-        }
-        let acks = sends
-            .into_iter()
-            .map(|(queue, messages)| hub.send_batch(queue, messages));
-        for r in futures::future::join_all(acks).await {
-            r?;
-        }
-        copied += polled as u64;
-        let mut commit = TopicPartitionList::new();
-        for (partition, (_, last)) in &per_partition {
-            commit.add_partition_offset(from, *partition, Offset::Offset(last + 1))?;
-        }
-        if commit.count() > 0 {
-            consumer.commit(&commit, rdkafka::consumer::CommitMode::Async)?;
-        }
-    }
-    Ok(started.map(|s| s.elapsed()).unwrap_or_default())
-}
-
-/// The native baseline, RocketMQ -> Kafka: poll, produce (idempotent), wait for every delivery
-/// report, commit RocketMQ offsets.
-async fn native_rocketmq_to_kafka(
-    hub: &Hub,
-    from: &str,
-    to: &str,
-    total: u64,
-) -> anyhow::Result<Duration> {
-    let consumer = hub
-        .consumer(&format!("{to}-group"), &[from.to_string()], "native-bench")
-        .await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .create()?;
-    // Get the idempotent producer's id before timing (it can take 500 ms on first use).
-    producer
-        .send(
-            FutureRecord::<[u8], [u8]>::to(&format!("{to}-warmup")).payload(b"warmup"),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)?;
-    let (mut copied, mut started) = (0u64, None);
-    let (mut t_poll, mut t_send, mut t_commit, mut polls) =
-        (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u64);
-    while copied < total {
-        let t = Instant::now();
-        let messages = consumer.poll(2048, 200).await;
-        t_poll += t.elapsed();
-        polls += 1;
-        if messages.is_empty() {
-            continue;
-        }
-        started.get_or_insert_with(Instant::now);
-        let mut offsets: HashMap<(String, String, i32), i64> = HashMap::new();
-        let mut deliveries = Vec::with_capacity(messages.len());
-        for ext in &messages {
-            let m = ferry::rocketmq::from_message_ext(ext);
-            let mut record = FutureRecord::<[u8], [u8]>::to(to).payload(&m.value);
-            if let Some(k) = &m.key {
-                record = record.key(k);
-            }
-            loop {
-                match producer.send_result(record) {
-                    Ok(d) => {
-                        deliveries.push(d);
-                        break;
-                    }
-                    Err((_, back)) => {
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                    }
-                }
-            }
-            let e = offsets
-                .entry((
-                    ext.topic().to_string(),
-                    ext.broker_name().to_string(),
-                    ext.queue_id(),
-                ))
-                .or_insert(0);
-            *e = (*e).max(ext.queue_offset() + 1);
-        }
-        let t = Instant::now();
-        for d in deliveries {
-            d.await?.map_err(|(e, _)| e)?;
-        }
-        t_send += t.elapsed();
-        let t = Instant::now();
-        consumer.commit(offsets).await;
-        t_commit += t.elapsed();
-        copied += messages.len() as u64;
-    }
-    let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
-    if std::env::var("FERRY_BENCH_PROFILE").is_ok() {
-        println!(
-            "native r2k: {polls} polls, poll {t_poll:?}, kafka acks {t_send:?}, commits {t_commit:?}"
-        );
-    }
-    producer.flush(Duration::from_secs(10))?;
-    Ok(elapsed)
-}
-
 /// End-to-end latency at a fixed rate: records carry their production time (Kafka timestamp
 /// -> `FERRY_TS` -> Kafka timestamp), and a reader on the far side subtracts it from its clock.
 mod latency {
@@ -415,7 +409,8 @@ mod latency {
     pub struct Latencies(Vec<i64>);
 
     impl Latencies {
-        pub fn print(mut self, direction: &str) {
+        /// Prints p50, p99 and max; returns p99 (ms).
+        pub fn print(mut self, direction: &str) -> i64 {
             self.0.sort_unstable();
             let at = |q: f64| self.0[((self.0.len() as f64 - 1.0) * q) as usize];
             println!(
@@ -425,6 +420,7 @@ mod latency {
                 at(1.0),
                 self.0.len()
             );
+            at(0.99)
         }
     }
 

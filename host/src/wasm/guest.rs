@@ -162,6 +162,8 @@ impl PluginCode {
     }
 
     /// Calls `describe()` in a scratch instance.
+    // The conversion is needed for 0.1.0 guests only; the macro expands it for both versions.
+    #[allow(clippy::useless_conversion)]
     pub async fn describe(&self, runtime: &WasmRuntime) -> Result<ConnectorInfo, GuestFault> {
         let mut guard = Guarded::new(runtime, scratch_ids(), &GuestLimits::default())?;
         match self.kind {
