@@ -165,6 +165,8 @@ async fn run(
         failed = report.failures.len(),
         "plugins scanned"
     );
+    // Compiling the plugins leaves the compiler's freed memory with the allocator.
+    ferry::memory::release_unused();
     let hub = Hub::start(
         context,
         HubSettings {
@@ -239,6 +241,7 @@ async fn run(
         let worker = watched.clone();
         handle.spawn(async move { worker.plugins_reloaded(&report).await });
     }));
+    tokio::spawn(ferry::memory::release_periodically());
     let flushed = store.clone();
     tokio::spawn(async move {
         loop {
