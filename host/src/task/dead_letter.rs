@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use rocketmq_model::common::message::message_single::Message as MqMessage;
 use tokio_util::sync::CancellationToken;
 
 use super::StatusCell;
 use super::backoff::Backoff;
 use crate::config::ErrorPolicy;
-use crate::rocketmq::{Hub, MAX_MESSAGE_BYTES};
+use crate::rocketmq::{Hub, MAX_MESSAGE_BYTES, to_mq_messages};
+use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::state::TaskIds;
 
 /// Header names a dead letter carries with `errors.deadletterqueue.context.headers.enable`:
@@ -89,11 +89,12 @@ impl DeadLetters {
     }
 
     /// Takes care of one failed record the policy tolerates: logs it (`errors.log.enable`),
-    /// counts it, and sends `message` to the dead-letter topic when one is set, retrying until
-    /// RocketMQ stored it. `false` only if the task stopped first.
+    /// counts it, and sends it (key, value, headers as they were, marked as copied in by this
+    /// connector) to the dead-letter topic when one is set, retrying until RocketMQ stored it.
+    /// `false` only if the task stopped first.
     pub async fn handle(
         &self,
-        mut message: MqMessage,
+        record: &Message,
         failed: &FailedRecord<'_>,
         stop: &CancellationToken,
     ) -> bool {
@@ -113,7 +114,14 @@ impl DeadLetters {
         let Some(topic) = &self.policy.dead_letter_topic else {
             return true;
         };
-        message.set_topic(topic.as_str().into());
+        let one = RecordBatch {
+            topic: topic.clone(),
+            partition: 0,
+            messages: vec![record.clone()],
+        };
+        let mut message = to_mq_messages(&one, topic, &self.ids.connector)
+            .pop()
+            .expect("one record in, one message out");
         let size = message.body_slice().len();
         let mut context = Vec::new();
         if size > MAX_MESSAGE_BYTES {

@@ -12,7 +12,7 @@ use super::dead_letter::{DeadLetters, FailedRecord};
 use super::source::wait_after_fault;
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use crate::metrics::TaskMetrics;
-use crate::rocketmq::{SinkConsumer, from_message_ext, to_mq_messages};
+use crate::rocketmq::{SinkConsumer, from_message_ext};
 use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::{GuestFault, SinkGuest};
 
@@ -206,20 +206,15 @@ async fn put_all(
             offset: source.messages[0].offset.to_string(),
             reason: &reason,
         };
-        let one = RecordBatch {
-            topic: source.topic.clone(),
-            partition: source.partition,
-            messages: vec![source.messages[0].clone()],
-        };
-        let message = to_mq_messages(&one, &one.topic, dead_letters.connector())
-            .pop()
-            .expect("one record in, one message out");
-        if !dead_letters.handle(message, &failed, stop).await {
+        if !dead_letters
+            .handle(&source.messages[0], &failed, stop)
+            .await
+        {
             return Err(GuestFault::Retriable(
                 "the task stopped before the dead-letter queue stored a rejected record".into(),
             ));
         }
-        let value_bytes = one.messages[0].value.len() as u64;
+        let value_bytes = pending.batches[0].messages[0].value.len() as u64;
         pending.records = pending.records.saturating_sub(1);
         pending.bytes = pending.bytes.saturating_sub(value_bytes);
         pending.batches[0].messages.remove(0);

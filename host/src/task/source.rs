@@ -13,7 +13,7 @@ use super::dead_letter::{DeadLetters, FailedRecord};
 use super::dispatch::{QueueDispatcher, key_hash};
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use crate::rocketmq::{MAX_MESSAGE_BYTES, to_mq_messages};
-use crate::wasm::bindings::{Position, RecordBatch, SourceBatch};
+use crate::wasm::bindings::{Position, SourceBatch};
 use crate::wasm::{GuestFault, SourceGuest};
 
 /// Polls whose records may be in flight to RocketMQ at once.
@@ -340,23 +340,15 @@ async fn dead_letter_oversized(
             "a record of {} bytes is larger than the {MAX_MESSAGE_BYTES} bytes a RocketMQ message may have",
             m.value.len()
         );
-        let one = RecordBatch {
-            topic: source.records.topic.clone(),
-            partition: source.records.partition,
-            messages: vec![m.clone()],
-        };
-        let message = to_mq_messages(&one, &one.topic, dead_letters.connector())
-            .pop()
-            .expect("one record in, one message out");
         let failed = FailedRecord {
             stage: "send",
             class: "record-too-large",
-            topic: &one.topic,
+            topic: &source.records.topic,
             partition: source.source_partition.clone(),
             offset: source.source_offset.clone(),
             reason: &reason,
         };
-        if !dead_letters.handle(message, &failed, stop).await {
+        if !dead_letters.handle(m, &failed, stop).await {
             return None;
         }
     }

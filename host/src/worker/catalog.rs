@@ -614,6 +614,19 @@ impl Worker {
         }
     }
 
+    /// `config` with its `${env:..}` / `${file:..}` references resolved, and its host-level
+    /// settings read and checked against the worker's grants.
+    pub(super) fn resolved(
+        &self,
+        config: &ConnectorConfig,
+    ) -> Result<(ConnectorConfig, HostSettings), WorkerError> {
+        let config = crate::security::secrets::resolve(config, &self.deps.grants)
+            .map_err(WorkerError::InvalidConfig)?;
+        let settings = HostSettings::from_config(&config, &self.deps.grants)
+            .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+        Ok((config, settings))
+    }
+
     /// Checks a config and plans its tasks: plugin, host settings, required keys, and the
     /// guest's own `validate()` and `task-configs()`.
     pub(super) async fn plan(
@@ -637,10 +650,8 @@ impl Worker {
         // stored and published config keeps `${env:..}` / `${file:..}`, never the secret.
         let declared = plugin.info.secret_keys();
         crate::security::secrets::remember_config(config, &declared);
-        let config = &crate::security::secrets::resolve(config, &self.deps.grants)
-            .map_err(WorkerError::InvalidConfig)?;
-        let settings = HostSettings::from_config(config, &self.deps.grants)
-            .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+        let (resolved, settings) = self.resolved(config)?;
+        let config = &resolved;
         let grant = settings.kafka.clone();
         tokio::task::spawn_blocking(move || grant.validate())
             .await

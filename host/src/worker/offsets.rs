@@ -223,10 +223,7 @@ impl Worker {
         after: &Positions,
     ) -> Result<(), WorkerError> {
         let (config, _) = self.live_config(name)?;
-        let config = crate::security::secrets::resolve(&config, &self.deps.grants)
-            .map_err(WorkerError::InvalidConfig)?;
-        let settings = crate::config::HostSettings::from_config(&config, &self.deps.grants)
-            .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+        let (_, settings) = self.resolved(&config)?;
         if settings.kafka.bootstrap.is_none() {
             return Ok(());
         }
