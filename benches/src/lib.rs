@@ -23,15 +23,26 @@ impl FerryWorker {
 
     /// Starts worker `worker_id` in cluster `cluster` (`clusterName`).
     pub fn start_in(cluster: &str, worker_id: &str) -> anyhow::Result<Self> {
+        let plugins = std::env::var("FERRY_PLUGIN_DIR").unwrap_or_else(|_| "target/plugins".into());
+        Self::start_with(cluster, worker_id, &plugins, "")
+    }
+
+    /// Starts worker `worker_id` in cluster `cluster` on the plugin folder `plugins`, with
+    /// `extra` lines appended to its config file.
+    pub fn start_with(
+        cluster: &str,
+        worker_id: &str,
+        plugins: &str,
+        extra: &str,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("ferry-bench-{worker_id}"));
         std::fs::create_dir_all(&dir)?;
-        let plugins = std::env::var("FERRY_PLUGIN_DIR").unwrap_or_else(|_| "target/plugins".into());
         let conf = dir.join("connect.conf");
         std::fs::write(
             &conf,
             format!(
                 "workerId={worker_id}\nstorePathRootDir={}\nhttpPort=0\nnamesrvAddr={NAMESRV}\npluginPaths={plugins}\n\
-                 autoCreateGroupEnable=true\nclusterName={cluster}\n",
+                 autoCreateGroupEnable=true\nclusterName={cluster}\n{extra}",
                 dir.join("store").display()
             ),
         )?;
@@ -108,6 +119,31 @@ impl FerryWorker {
             anyhow::ensure!(Instant::now() < deadline, "{name} did not finish: {status}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Records delivered so far by the tasks of connector `name` (0 while it has none).
+    pub fn delivered(&self, name: &str) -> anyhow::Result<u64> {
+        let status = self.http("GET", &format!("/connectors/{name}/status"), "")?;
+        Ok(status["tasks"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t["delivered"].as_u64()).sum())
+            .unwrap_or(0))
+    }
+
+    /// CPU time (user + system) the process has used.
+    pub fn cpu(&self) -> Duration {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (1-based).
+                let rest = &s[s.rfind(')')? + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+                // SAFETY: sysconf only reads a constant.
+                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+                Some(Duration::from_millis(ticks * 1000 / hz))
+            })
+            .unwrap_or_default()
     }
 
     /// The process's resident memory.

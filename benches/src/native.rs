@@ -31,7 +31,7 @@ use rocketmq_client_rust::{ClientRuntime, DefaultLitePullConsumer, DefaultMQProd
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_queue::MessageQueue;
 use rocketmq_model::common::message::message_single::Message as MqMessage;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// The copiers' knobs.
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +45,10 @@ pub struct Tuning {
     pub commit_every: Duration,
     /// Most records gathered from RocketMQ per poll (RocketMQ -> Kafka).
     pub poll_records: usize,
+    /// The Kafka consumer's `fetch.wait.max.ms` (Kafka -> RocketMQ); `None` keeps
+    /// librdkafka's 500 ms. The latency runs set the same 10 ms as Ferry's source there (Tansu
+    /// holds every fetch for the whole wait, BENCHMARKS.md).
+    pub fetch_wait_ms: Option<u32>,
 }
 
 impl Tuning {
@@ -61,6 +65,7 @@ impl Tuning {
             in_flight: num("FERRY_NATIVE_IN_FLIGHT", 4) as usize,
             commit_every: Duration::from_millis(num("FERRY_NATIVE_COMMIT_MS", 200)),
             poll_records: num("FERRY_NATIVE_POLL", 4096) as usize,
+            fetch_wait_ms: None,
         }
     }
 }
@@ -161,14 +166,16 @@ pub async fn kafka_to_rocketmq(
     tuning: Tuning,
 ) -> anyhow::Result<Duration> {
     let (producer, queues) = producer(brokers.runtime.clone(), &brokers.namesrv, to).await?;
-    let consumer: Arc<BaseConsumer> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", &brokers.kafka)
-            .set("group.id", format!("{to}-native"))
-            .set("enable.auto.commit", "false")
-            .set("fetch.queue.backoff.ms", "10")
-            .create()?,
-    );
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &brokers.kafka)
+        .set("group.id", format!("{to}-native"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.queue.backoff.ms", "10");
+    if let Some(ms) = tuning.fetch_wait_ms {
+        config.set("fetch.wait.max.ms", ms.to_string());
+    }
+    let consumer: Arc<BaseConsumer> = Arc::new(config.create()?);
     let mut start = TopicPartitionList::new();
     for p in 0..partitions {
         start.add_partition_offset(from, p, Offset::Offset(0))?;
@@ -262,15 +269,11 @@ pub async fn kafka_to_rocketmq(
         .collect();
     let mut buffers: Vec<Vec<(i32, i64, MqMessage)>> = vec![Vec::new(); queues.len()];
     let mut sends = futures::stream::FuturesUnordered::new();
-    let send = |queue: usize, records: Vec<(i32, i64, MqMessage)>| {
-        let (producer, mq, permits, unacked) = (
-            producer.clone(),
-            queues[queue].clone(),
-            permits[queue].clone(),
-            unacked.clone(),
-        );
+    // Sends one batch with a permit already held; resolves to its queue.
+    let send = |queue: usize, permit: OwnedSemaphorePermit, records: Vec<(i32, i64, MqMessage)>| {
+        let (producer, mq, unacked) = (producer.clone(), queues[queue].clone(), unacked.clone());
         async move {
-            let _permit = permits.acquire_owned().await?;
+            let _permit = permit;
             let (offsets, messages): (Vec<(i32, i64)>, Vec<MqMessage>) =
                 records.into_iter().map(|(p, o, m)| ((p, o), m)).unzip();
             loop {
@@ -289,35 +292,52 @@ pub async fn kafka_to_rocketmq(
                 }
             }
             u.acked += offsets.len() as u64;
-            anyhow::Ok(())
+            anyhow::Ok(queue)
         }
     };
+    // A queue's records go out as soon as it has a free send slot, up to `batch` per send;
+    // while all its slots are busy they gather, so the next send carries them all (sending
+    // each small chunk at once queued tiny sends behind the slots: 2 s of latency at 10,000
+    // rec/s).
+    macro_rules! flush {
+        ($queue:expr) => {{
+            let queue = $queue;
+            while !buffers[queue].is_empty() {
+                let Ok(permit) = permits[queue].clone().try_acquire_owned() else {
+                    break;
+                };
+                let n = buffers[queue].len().min(tuning.batch);
+                let records: Vec<_> = buffers[queue].drain(..n).collect();
+                sends.push(send(queue, permit, records).boxed());
+            }
+        }};
+    }
+    // Stop reading while a queue has this many records waiting (the poller then blocks on the
+    // channel, and librdkafka's fetch queue bounds the rest).
+    let backlog_limit = tuning.batch * tuning.in_flight;
     let mut done = false;
-    while !done {
+    loop {
+        let backlogged = buffers.iter().any(|b| b.len() >= backlog_limit);
         tokio::select! {
-            chunk = rx.recv(), if !done => match chunk {
+            chunk = rx.recv(), if !done && !backlogged => match chunk {
                 Some(chunk) => {
                     for r in chunk {
                         buffers[r.queue].push((r.partition, r.offset, r.message));
-                        if buffers[r.queue].len() >= tuning.batch {
-                            sends.push(send(r.queue, std::mem::take(&mut buffers[r.queue])).boxed());
-                        }
                     }
-                    // Whatever is left goes now: waiting for more would only add latency.
-                    for (queue, buffer) in buffers.iter_mut().enumerate() {
-                        if !buffer.is_empty() {
-                            sends.push(send(queue, std::mem::take(buffer)).boxed());
-                        }
+                    for queue in 0..buffers.len() {
+                        flush!(queue);
                     }
                 }
                 None => done = true,
             },
-            Some(r) = futures::StreamExt::next(&mut sends) => r?,
+            Some(r) = futures::StreamExt::next(&mut sends) => flush!(r?),
+            else => break,
         }
     }
-    while let Some(r) = futures::StreamExt::next(&mut sends).await {
-        r?;
-    }
+    anyhow::ensure!(
+        buffers.iter().all(Vec::is_empty),
+        "records left unsent"
+    );
     let elapsed = started
         .lock()
         .unwrap()

@@ -206,22 +206,37 @@ async fn run(
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let lat = latency::kafka_to_rocketmq(&hub, &worker, stamp, seconds).await?;
-    let p99 = lat.print("Kafka -> RocketMQ");
-    summary.add(
-        "Kafka -> RocketMQ p99 at 10,000 rec/s",
-        format!("{p99} ms"),
-        "< 50 ms",
-        p99 < 50,
-    );
-    let lat = latency::rocketmq_to_kafka(&hub, &worker, stamp, seconds).await?;
-    let p99 = lat.print("RocketMQ -> Kafka");
-    summary.add(
-        "RocketMQ -> Kafka p99 at 10,000 rec/s",
-        format!("{p99} ms"),
-        "< 50 ms",
-        p99 < 50,
-    );
+    // Native first, then Ferry, at 10,000 rec/s; Ferry alone at 1,000 rec/s.
+    use latency::Copier;
+    for (copier, rate) in [
+        (Copier::Native(&brokers, tuning), 10_000),
+        (Copier::Ferry(&worker), 10_000),
+        (Copier::Ferry(&worker), 1_000),
+    ] {
+        let ferry = matches!(copier, Copier::Ferry(_));
+        let p99 = latency::kafka_to_rocketmq(&hub, &copier, stamp, rate, seconds)
+            .await?
+            .print();
+        if ferry {
+            summary.add(
+                format!("Kafka -> RocketMQ p99 at {rate} rec/s"),
+                format!("{p99} ms"),
+                "< 50 ms",
+                p99 < 50,
+            );
+        }
+        let p99 = latency::rocketmq_to_kafka(&hub, &copier, stamp, rate, seconds)
+            .await?
+            .print();
+        if ferry {
+            summary.add(
+                format!("RocketMQ -> Kafka p99 at {rate} rec/s"),
+                format!("{p99} ms"),
+                "< 50 ms",
+                p99 < 50,
+            );
+        }
+    }
     println!("worker RSS at the end: {:.1} MiB", worker.rss_mib());
     summary.print();
     Ok(())
@@ -397,30 +412,67 @@ async fn fill_rocketmq(hub: &Hub, topic: &str, total: u64) -> anyhow::Result<()>
 
 /// End-to-end latency at a fixed rate: records carry their production time (Kafka timestamp
 /// -> `FERRY_TS` -> Kafka timestamp), and a reader on the far side subtracts it from its clock.
+/// Each record's time is also split per hop (see [`latency::Run`]); the same runs with the
+/// native copier in place of Ferry give the baseline.
 mod latency {
     use super::*;
+    use std::collections::HashMap;
 
-    /// Records per second produced during the measurement.
-    pub const RATE: u64 = 10_000;
-    /// Produce in ticks of this many ms (RATE / 100 records each).
+    /// Produce in ticks of this many ms (`rate / 100` records each).
     const TICK_MS: u64 = 10;
 
-    /// Latencies in ms of every record read.
-    pub struct Latencies(Vec<i64>);
+    /// What copies the records during a latency run.
+    pub enum Copier<'a> {
+        /// A Ferry worker with one-task connectors.
+        Ferry(&'a FerryWorker),
+        /// `ferry_bench::native`'s copier, with these settings.
+        Native(&'a ferry_bench::native::Brokers, ferry_bench::native::Tuning),
+    }
 
-    impl Latencies {
-        /// Prints p50, p99 and max; returns p99 (ms).
-        pub fn print(mut self, direction: &str) -> i64 {
-            self.0.sort_unstable();
-            let at = |q: f64| self.0[((self.0.len() as f64 - 1.0) * q) as usize];
+    impl Copier<'_> {
+        fn label(&self) -> &'static str {
+            match self {
+                Copier::Ferry(_) => "ferry",
+                Copier::Native(..) => "native",
+            }
+        }
+    }
+
+    /// One run's latencies in ms: end to end, then per hop (each record's time in that hop).
+    pub struct Run {
+        direction: &'static str,
+        copier: &'static str,
+        rate: u64,
+        total: Vec<i64>,
+        hops: Vec<(&'static str, Vec<i64>)>,
+    }
+
+    /// p50, p99 and max of `values` (sorted in place).
+    fn quantiles(values: &mut [i64]) -> (i64, i64, i64) {
+        values.sort_unstable();
+        let at = |q: f64| values[((values.len() as f64 - 1.0) * q) as usize];
+        (at(0.5), at(0.99), at(1.0))
+    }
+
+    impl Run {
+        /// Prints end-to-end p50, p99 and max, and p50/p99 per hop; returns the end-to-end p99.
+        pub fn print(mut self) -> i64 {
+            let (p50, p99, max) = quantiles(&mut self.total);
             println!(
-                "{direction} latency at {RATE} rec/s: p50 {} ms, p99 {} ms, max {} ms ({} records)",
-                at(0.5),
-                at(0.99),
-                at(1.0),
-                self.0.len()
+                "{} latency at {} rec/s, {}: p50 {p50} ms, p99 {p99} ms, max {max} ms ({} records)",
+                self.direction,
+                self.rate,
+                self.copier,
+                self.total.len()
             );
-            at(0.99)
+            for (hop, values) in &mut self.hops {
+                if values.is_empty() {
+                    continue;
+                }
+                let (p50, p99, max) = quantiles(values);
+                println!("    {hop:<44} p50 {p50:>4} ms, p99 {p99:>4} ms, max {max:>5} ms");
+            }
+            p99
         }
     }
 
@@ -431,13 +483,13 @@ mod latency {
             .unwrap_or(0)
     }
 
-    /// Calls `send(first, count)` every tick so that `total` records go out at [`RATE`].
-    async fn paced<F, Fut>(total: u64, mut send: F) -> anyhow::Result<()>
+    /// Calls `send(first, count)` every tick so that `total` records go out at `rate`.
+    async fn paced<F, Fut>(rate: u64, total: u64, mut send: F) -> anyhow::Result<()>
     where
         F: FnMut(u64, u64) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>>,
     {
-        let per_tick = RATE * TICK_MS / 1000;
+        let per_tick = (rate * TICK_MS / 1000).max(1);
         let mut ticker = tokio::time::interval(Duration::from_millis(TICK_MS));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut sent = 0;
@@ -454,39 +506,67 @@ mod latency {
         padded(format!("lat {i} "))
     }
 
-    /// kafka-source: Kafka producer -> Ferry -> a RocketMQ reader.
+    /// The record number a latency value carries (`None` for other records).
+    fn record_number(value: &[u8]) -> Option<u64> {
+        let rest = value.strip_prefix(b"lat ")?;
+        let end = rest.iter().position(|b| *b == b' ')?;
+        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    }
+
+    /// Waits for a native copier started for the run (it ends once it copied every record).
+    async fn finish(copier: Option<tokio::task::JoinHandle<anyhow::Result<Duration>>>) -> anyhow::Result<()> {
+        if let Some(handle) = copier {
+            tokio::time::timeout(Duration::from_secs(60), handle)
+                .await
+                .map_err(|_| anyhow::anyhow!("the native copier did not finish"))???;
+        }
+        Ok(())
+    }
+
+    /// Kafka producer -> copier -> a RocketMQ reader. Hops from the RocketMQ message's own
+    /// stamps: born (the copier's send) and stored (the broker).
     pub async fn kafka_to_rocketmq(
         hub: &Arc<Hub>,
-        worker: &FerryWorker,
+        copier: &Copier<'_>,
         stamp: u64,
+        rate: u64,
         seconds: u64,
-    ) -> anyhow::Result<Latencies> {
-        let topic = format!("bench-lat-k2r-{stamp}");
+    ) -> anyhow::Result<Run> {
+        let topic = format!("bench-lat-k2r-{stamp}-{rate}-{}", copier.label());
+        let to = format!("lat-{topic}");
         create_kafka_topic(&topic).await?;
-        worker.create(
-            "latency-source",
-            // Tansu holds every fetch for the whole `fetch.wait.max.ms` (librdkafka's default is
-            // 500 ms) even when records arrive meanwhile; Apache Kafka answers as soon as
-            // `fetch.min.bytes` is there. A short wait gives Apache Kafka's behaviour here.
-            serde_json::json!({"connector-class": "kafka-source", "kafka.topics": topic, "kafka.bootstrap.server": KAFKA,
-                               "topic.prefix": "lat-", "kafka.client.session.timeout.ms": "6000",
-                               "kafka.client.fetch.wait.max.ms": "10"}),
-        )?;
         // Create the destination first, so the reader's subscription finds it at once.
-        hub.queues(&format!("lat-{topic}")).await?;
+        hub.queues(&to).await?;
+        let total = rate * seconds;
+        let connector = format!("latency-source-{rate}");
+        let native = match copier {
+            // Tansu holds every fetch for the whole `fetch.wait.max.ms` (librdkafka's default
+            // is 500 ms) even when records arrive meanwhile; Apache Kafka answers as soon as
+            // `fetch.min.bytes` is there. A short wait gives Apache Kafka's behaviour here.
+            Copier::Ferry(worker) => {
+                worker.create(
+                    &connector,
+                    serde_json::json!({"connector-class": "kafka-source", "kafka.topics": topic, "kafka.bootstrap.server": KAFKA,
+                                       "topic.prefix": "lat-", "kafka.client.session.timeout.ms": "6000",
+                                       "kafka.client.fetch.wait.max.ms": "10"}),
+                )?;
+                None
+            }
+            Copier::Native(brokers, tuning) => {
+                let (brokers, topic, to) = ((*brokers).clone(), topic.clone(), to.clone());
+                let tuning = ferry_bench::native::Tuning { fetch_wait_ms: Some(10), ..*tuning };
+                Some(tokio::spawn(async move {
+                    ferry_bench::native::kafka_to_rocketmq(&brokers, &topic, PARTITIONS, &to, total + 1, tuning).await
+                }))
+            }
+        };
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", KAFKA)
             .set("linger.ms", "1")
             .create()?;
         let reader = hub
-            .consumer(
-                &format!("lat-reader-{stamp}"),
-                &[format!("lat-{topic}")],
-                "lat-reader",
-            )
+            .consumer(&format!("lat-reader-{topic}"), &[to.clone()], "lat-reader")
             .await?;
-        let total = RATE * seconds;
-        // One warm-up record through the whole path, so the group join is not measured.
         let send = |i: u64| {
             let v = latency_value(i);
             let producer = producer.clone();
@@ -505,25 +585,30 @@ mod latency {
                     .map_err(|(e, _)| anyhow::anyhow!("{e}"))
             }
         };
+        // One warm-up record through the whole path, so the group join is not measured.
         send(u64::MAX).await?;
         let deadline = Instant::now() + Duration::from_secs(120);
         while reader.poll(64, 200).await.is_empty() {
-            anyhow::ensure!(Instant::now() < deadline, "latency-source never delivered");
+            anyhow::ensure!(Instant::now() < deadline, "{connector} never delivered");
         }
         let read = async {
-            let mut latencies = Vec::with_capacity(total as usize);
+            let (mut all, mut sent, mut stored, mut read) = (vec![], vec![], vec![], vec![]);
             let deadline = Instant::now() + Duration::from_secs(seconds + 120);
-            while (latencies.len() as u64) < total && Instant::now() < deadline {
+            while (all.len() as u64) < total && Instant::now() < deadline {
                 for ext in reader.poll(2048, 100).await {
                     let m = ferry::rocketmq::from_message_ext(&ext);
-                    if m.value.starts_with(b"lat ") {
-                        latencies.push(now_ms() - m.timestamp_ms);
+                    if record_number(&m.value).is_some_and(|i| i < total) {
+                        let now = now_ms();
+                        all.push(now - m.timestamp_ms);
+                        sent.push(ext.born_timestamp() - m.timestamp_ms);
+                        stored.push(ext.store_timestamp() - ext.born_timestamp());
+                        read.push(now - ext.store_timestamp());
                     }
                 }
             }
-            latencies
+            (all, sent, stored, read)
         };
-        let produce = paced(total, |first, n| {
+        let produce = paced(rate, total, |first, n| {
             let sends: Vec<_> = (first..first + n).map(send).collect();
             async move {
                 for r in futures::future::join_all(sends).await {
@@ -532,74 +617,145 @@ mod latency {
                 Ok(())
             }
         });
-        let (latencies, produced) = tokio::join!(read, produce);
+        let ((all, sent, stored, read), produced) = tokio::join!(read, produce);
         produced?;
         reader.shutdown().await;
+        if let Copier::Ferry(worker) = copier {
+            worker.http("DELETE", &format!("/connectors/{connector}"), "")?;
+        }
+        finish(native).await?;
         anyhow::ensure!(
-            latencies.len() as u64 >= total,
+            all.len() as u64 >= total,
             "only {} of {total} records arrived",
-            latencies.len()
+            all.len()
         );
-        Ok(Latencies(latencies))
+        Ok(Run {
+            direction: "Kafka -> RocketMQ",
+            copier: copier.label(),
+            rate,
+            total: all,
+            hops: vec![
+                ("Kafka produce -> copier sends to RocketMQ", sent),
+                ("RocketMQ send -> stored", stored),
+                ("RocketMQ stored -> read", read),
+            ],
+        })
     }
 
-    /// kafka-sink: a RocketMQ producer -> Ferry -> a Kafka reader.
+    /// RocketMQ producer -> copier -> a Kafka reader. A second RocketMQ reader (a group of its
+    /// own) notes when each record became readable on RocketMQ, which splits the time into the
+    /// RocketMQ hop and the copier + Kafka hop.
     pub async fn rocketmq_to_kafka(
         hub: &Arc<Hub>,
-        worker: &FerryWorker,
+        copier: &Copier<'_>,
         stamp: u64,
+        rate: u64,
         seconds: u64,
-    ) -> anyhow::Result<Latencies> {
-        let topic = format!("bench-lat-r2k-{stamp}");
+    ) -> anyhow::Result<Run> {
+        let topic = format!("bench-lat-r2k-{stamp}-{rate}-{}", copier.label());
         let out = format!("lat-{topic}");
         create_kafka_topic(&out).await?;
         let queues = hub.queues(&topic).await?;
-        worker.create(
-            "latency-sink",
-            serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": topic, "kafka.bootstrap.server": KAFKA,
-                               "topic.prefix": "lat-"}),
-        )?;
+        let total = rate * seconds;
+        let connector = format!("latency-sink-{rate}");
+        let native = match copier {
+            Copier::Ferry(worker) => {
+                worker.create(
+                    &connector,
+                    serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": topic, "kafka.bootstrap.server": KAFKA,
+                                       "topic.prefix": "lat-"}),
+                )?;
+                None
+            }
+            Copier::Native(brokers, tuning) => {
+                let (brokers, topic, out, tuning) = ((*brokers).clone(), topic.clone(), out.clone(), *tuning);
+                Some(tokio::spawn(async move {
+                    ferry_bench::native::rocketmq_to_kafka(&brokers, &topic, &out, total + 1, tuning).await
+                }))
+            }
+        };
         let reader: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", KAFKA)
-            .set("group.id", format!("lat-reader-{stamp}"))
+            .set("group.id", format!("lat-reader-{topic}"))
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "5")
             .create()?;
         reader.assign(&from_start(&out)?)?;
-        let total = RATE * seconds;
+        let side = hub
+            .consumer(&format!("lat-side-{topic}"), &[topic.clone()], "lat-side")
+            .await?;
         let send = |first: u64, n: u64| {
             let batch = numbered_batch(&topic, first..first + n, latency_value, now_ms());
-            let queue = queues[(first / 100) as usize % queues.len()].clone();
+            let queue = queues[(first / n.max(1)) as usize % queues.len()].clone();
             let messages = ferry::rocketmq::to_mq_messages(&batch, &topic, "bench");
             async move { Ok(hub.send_batch(&queue, messages).await?) }
         };
-        // Warm-up: wait until one record made it through (the sink's consumer has started).
+        // Warm-up: wait until one record made it through (the copier's consumer has started).
         send(u64::MAX - 1, 1).await?;
         let deadline = Instant::now() + Duration::from_secs(120);
         while !matches!(reader.poll(Duration::from_millis(200)), Some(Ok(_))) {
-            anyhow::ensure!(Instant::now() < deadline, "latency-sink never delivered");
+            anyhow::ensure!(Instant::now() < deadline, "{connector} never delivered");
         }
-        let produce = paced(total, send);
+        while side.poll(64, 200).await.is_empty() {
+            anyhow::ensure!(Instant::now() < deadline, "the RocketMQ side reader read nothing");
+        }
+        let produce = paced(rate, total, send);
         let read = tokio::task::spawn_blocking(move || {
-            let mut latencies = Vec::with_capacity(total as usize);
+            let mut arrived = Vec::with_capacity(total as usize);
             let deadline = Instant::now() + Duration::from_secs(seconds + 120);
-            while (latencies.len() as u64) < total && Instant::now() < deadline {
+            while (arrived.len() as u64) < total && Instant::now() < deadline {
                 if let Some(Ok(m)) = reader.poll(Duration::from_millis(100))
-                    && m.payload().is_some_and(|p| p.starts_with(b"lat "))
+                    && let Some(i) = m.payload().and_then(record_number).filter(|i| *i < total)
                 {
-                    let ts = m.timestamp().to_millis().unwrap_or(0);
-                    latencies.push(now_ms() - ts);
+                    arrived.push((i, m.timestamp().to_millis().unwrap_or(0), now_ms()));
                 }
             }
-            latencies
+            arrived
         });
-        produce.await?;
-        let latencies = read.await?;
+        let side_read = async {
+            let mut readable = HashMap::with_capacity(total as usize);
+            let deadline = Instant::now() + Duration::from_secs(seconds + 120);
+            while (readable.len() as u64) < total && Instant::now() < deadline {
+                for ext in side.poll(2048, 100).await {
+                    if let Some(i) = record_number(ext.body().as_deref().unwrap_or_default())
+                        .filter(|i| *i < total)
+                    {
+                        readable.insert(i, now_ms());
+                    }
+                }
+            }
+            readable
+        };
+        let (produced, readable) = tokio::join!(produce, side_read);
+        produced?;
+        let arrived = read.await?;
+        side.shutdown().await;
+        if let Copier::Ferry(worker) = copier {
+            worker.http("DELETE", &format!("/connectors/{connector}"), "")?;
+        }
+        finish(native).await?;
         anyhow::ensure!(
-            latencies.len() as u64 >= total,
+            arrived.len() as u64 >= total,
             "only {} of {total} records arrived",
-            latencies.len()
+            arrived.len()
         );
-        Ok(Latencies(latencies))
+        let (mut all, mut rocketmq, mut rest) = (vec![], vec![], vec![]);
+        for (i, produced, at) in arrived {
+            all.push(at - produced);
+            if let Some(r) = readable.get(&i) {
+                rocketmq.push(r - produced);
+                rest.push(at - r);
+            }
+        }
+        Ok(Run {
+            direction: "RocketMQ -> Kafka",
+            copier: copier.label(),
+            rate,
+            total: all,
+            hops: vec![
+                ("RocketMQ produce -> readable (side reader)", rocketmq),
+                ("readable -> copier -> Kafka -> read", rest),
+            ],
+        })
     }
 }

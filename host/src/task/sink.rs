@@ -1,5 +1,5 @@
 //! The sink loop: RocketMQ poll -> batches per (topic, queue) -> `put()` and `flush()` -> on Ok,
-//! commit the next offsets to RocketMQ. A batch that was not `put()` successfully is kept and given to the
+//! commit the next offsets to RocketMQ (gathered, at most every [`COMMIT_EVERY`]). A batch that was not `put()` successfully is kept and given to the
 //! restarted guest, so a guest fault never skips records.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::dead_letter::{DeadLetters, FailedRecord};
-use super::source::wait_after_fault;
+use super::source::{COMMIT_EVERY, wait_after_fault};
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use crate::metrics::TaskMetrics;
 use crate::rocketmq::{SinkConsumer, from_message_ext};
@@ -29,6 +29,33 @@ struct Pending {
     records: u64,
     /// Value bytes of the records.
     bytes: u64,
+}
+
+/// RocketMQ offsets whose records the guest accepted (and flushed), not yet committed.
+#[derive(Default)]
+struct Accepted {
+    offsets: HashMap<(String, String, i32), i64>,
+    since: Option<std::time::Instant>,
+}
+
+impl Accepted {
+    fn add(&mut self, offsets: HashMap<(String, String, i32), i64>) {
+        for (queue, next) in offsets {
+            let at = self.offsets.entry(queue).or_insert(next);
+            *at = (*at).max(next);
+        }
+        self.since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// Commits when [`COMMIT_EVERY`] passed since the oldest uncommitted acceptance, or with
+    /// `now` (before the task pauses or stops).
+    async fn commit(&mut self, consumer: &SinkConsumer, now: bool) {
+        let due = self.since.is_some_and(|s| s.elapsed() >= COMMIT_EVERY);
+        if !self.offsets.is_empty() && (now || due) {
+            self.since = None;
+            consumer.commit(std::mem::take(&mut self.offsets)).await;
+        }
+    }
 }
 
 /// The consumer group of a sink connector (the seed's naming).
@@ -56,6 +83,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     // Taken from RocketMQ, not yet accepted by the guest, in order. At most two: the batch being
     // `put()` and the one fetched meanwhile.
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut accepted = Accepted::default();
     'guest: while !stop.is_cancelled() {
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
@@ -79,12 +107,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             if stop.is_cancelled() {
                 break 'guest;
             }
+            accepted.commit(&consumer, false).await;
             if plugin_rx.has_changed().unwrap_or(false) {
                 tracing::info!("plugin changed; restarting the task on the new version");
                 continue 'guest;
             }
             if status.is_paused() {
                 // What was taken and not yet put stays pending (uncommitted) until resumed.
+                accepted.commit(&consumer, true).await;
                 status.wait_while_paused(&stop).await;
                 continue;
             }
@@ -121,7 +151,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             pending.extend(next);
             match put {
                 Ok(()) => {
-                    consumer.commit(batch.offsets).await;
+                    accepted.add(batch.offsets);
                     status.delivered(batch.records, batch.bytes);
                     status.metrics().batches.inc();
                     restarts.reset();
@@ -141,6 +171,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
         }
     }
+    accepted.commit(&consumer, true).await;
     status.stopped();
     // The client's consumer shutdown takes 10-17 s; do not hold the caller up.
     tokio::spawn(consumer.shutdown());

@@ -1,9 +1,10 @@
 //! The source loop: `poll()` -> RocketMQ `send_batch` (several polls in flight) -> on every
-//! acknowledgement, in poll order: record positions in the store and call the guest's `commit()`.
+//! acknowledgement, in poll order: record positions in the store, and hand them to the guest's
+//! `commit()` at most every [`COMMIT_EVERY`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +19,47 @@ use crate::wasm::{GuestFault, SourceGuest};
 
 /// Polls whose records may be in flight to RocketMQ at once.
 const MAX_IN_FLIGHT: usize = 16;
-/// How long an idle source waits before polling again.
+/// How long an idle source waits before polling again: 20 ms after the first empty poll,
+/// doubling to 160 ms while polls stay empty (a guest whose `poll()` returns at once would
+/// otherwise be called 50 times a second: 100 idle datagen tasks took 19 % of a core).
 const IDLE_WAIT: Duration = Duration::from_millis(20);
+const IDLE_WAIT_MAX: Duration = Duration::from_millis(160);
+/// How often acknowledged work is committed outside Ferry's own store: a source's positions
+/// handed to its guest's `commit()` (kafka-source commits them to Kafka), a sink's RocketMQ
+/// offsets. Each is a broker round trip that otherwise sat between two polls (issue 13:
+/// latency); a crash repeats at most this much more work, it never skips any.
+pub(super) const COMMIT_EVERY: Duration = Duration::from_millis(200);
+
+/// Positions already in the store but not yet given to the guest's `commit()`: the latest per
+/// source partition.
+#[derive(Default)]
+struct GuestCommits {
+    positions: BTreeMap<String, String>,
+    since: Option<Instant>,
+}
+
+impl GuestCommits {
+    fn add(&mut self, delivered: Vec<Position>) {
+        for p in delivered {
+            self.positions.insert(p.partition, p.offset);
+        }
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether to commit now: something is waiting, and `all` or [`COMMIT_EVERY`] passed.
+    fn due(&self, all: bool) -> bool {
+        !self.positions.is_empty()
+            && (all || self.since.is_some_and(|s| s.elapsed() >= COMMIT_EVERY))
+    }
+
+    fn take(&mut self) -> Vec<Position> {
+        self.since = None;
+        std::mem::take(&mut self.positions)
+            .into_iter()
+            .map(|(partition, offset)| Position { partition, offset })
+            .collect()
+    }
+}
 
 /// One poll's records on their way to RocketMQ; resolves to the positions they cover.
 struct Delivery {
@@ -51,7 +91,9 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     let runtime = deps.registry.runtime().clone();
     let mut restarts = Backoff::for_restarts();
     let mut retries = Backoff::for_retries();
+    let mut idle = Backoff::new(IDLE_WAIT, IDLE_WAIT_MAX);
     let mut in_flight: VecDeque<Delivery> = VecDeque::new();
+    let mut commits = GuestCommits::default();
     let mut dispatcher = QueueDispatcher::new(deps.hub.clone(), status.clone(), stop.clone());
     let dead_letters = DeadLetters::new(
         spec.settings.errors.clone(),
@@ -88,14 +130,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         loop {
             // Acknowledgements first: they free in-flight slots and advance positions.
             if let Err(fault) =
-                settle(&mut in_flight, false, &mut guest, &deps, &spec, &status).await
+                settle(&mut in_flight, &mut commits, false, &mut guest, &deps, &spec, &status).await
             {
                 wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                 continue 'guest;
             }
             if stop.is_cancelled() || plugin_rx.has_changed().unwrap_or(false) {
                 // Finish what is in flight so the next guest (or the next run) starts after it.
-                let _ = settle(&mut in_flight, true, &mut guest, &deps, &spec, &status).await;
+                let _ = settle(&mut in_flight, &mut commits, true, &mut guest, &deps, &spec, &status).await;
                 if plugin_rx.has_changed().unwrap_or(false) {
                     tracing::info!("plugin changed; restarting the task on the new version");
                 }
@@ -104,7 +146,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             if status.is_paused() {
                 // Commit what is in flight, then hold the guest where it is.
                 if let Err(fault) =
-                    settle(&mut in_flight, true, &mut guest, &deps, &spec, &status).await
+                    settle(&mut in_flight, &mut commits, true, &mut guest, &deps, &spec, &status).await
                 {
                     wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                     continue 'guest;
@@ -129,7 +171,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                         tokio::select! {
                             _ = stop.cancelled() => {}
                             _ = plugin_rx.changed() => {}
-                            _ = tokio::time::sleep(IDLE_WAIT) => {}
+                            _ = tokio::time::sleep(idle.next_delay()) => {}
                         }
                     } else {
                         wait_front(&mut in_flight, &stop).await;
@@ -138,6 +180,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 Ok(batches) => {
                     restarts.reset();
                     retries.reset();
+                    idle.reset();
                     // Batches with no records only move positions: pace them like an idle poll.
                     let moved_only = batches.iter().all(|b| b.records.messages.is_empty());
                     if moved_only {
@@ -160,7 +203,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Err(fault) => {
                     // Keep what was acknowledged: settle the in-flight polls before restarting.
-                    let _ = settle(&mut in_flight, true, &mut guest, &deps, &spec, &status).await;
+                    let _ = settle(&mut in_flight, &mut commits, true, &mut guest, &deps, &spec, &status).await;
                     wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                     continue 'guest;
                 }
@@ -180,10 +223,12 @@ async fn wait_front(in_flight: &mut VecDeque<Delivery>, stop: &CancellationToken
     }
 }
 
-/// Takes finished deliveries off the front, in order, and commits their positions. With `all`,
-/// waits for every delivery (used before a restart or stop).
+/// Takes finished deliveries off the front, in order, stores their positions and commits them
+/// to the guest when due. With `all`, waits for every delivery and commits (used before a
+/// restart or stop).
 async fn settle(
     in_flight: &mut VecDeque<Delivery>,
+    commits: &mut GuestCommits,
     all: bool,
     guest: &mut SourceGuest,
     deps: &TaskDeps,
@@ -208,16 +253,19 @@ async fn settle(
             }
         }
     }
-    if delivered.is_empty() {
+    if !delivered.is_empty() {
+        deps.store.record_positions(
+            &spec.ids.connector,
+            delivered
+                .iter()
+                .map(|p| (p.partition.clone(), p.offset.clone())),
+        );
+        commits.add(delivered);
+    }
+    if !commits.due(all) {
         return Ok(());
     }
-    deps.store.record_positions(
-        &spec.ids.connector,
-        delivered
-            .iter()
-            .map(|p| (p.partition.clone(), p.offset.clone())),
-    );
-    guest.commit(&delivered).await
+    guest.commit(&commits.take()).await
 }
 
 /// Hands one poll's batches to the queue senders (in poll order, so per-queue order holds) and

@@ -96,12 +96,21 @@ impl WasmRuntime {
         crate::metrics::worker::compile_cache(false);
         let component =
             Component::new(&self.engine, wasm).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
-        if let Ok(bytes) = component.serialize() {
-            let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, &bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, &cached);
-            }
+        let Ok(bytes) = component.serialize() else {
+            return Ok(component);
+        };
+        let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &bytes).is_err() || std::fs::rename(&tmp, &cached).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(component);
         }
-        Ok(component)
+        // A freshly compiled component holds its machine code (2-3 MiB per connector) in
+        // anonymous memory for as long as it lives; the same component mapped from the cache
+        // file costs only the pages a task touches, and those the kernel can drop and reread.
+        // So the compiled copy is dropped for the mapped one (issue 13: idle worker < 64 MiB).
+        drop((component, bytes));
+        // SAFETY: as above; the file was just written by this engine's `serialize`.
+        unsafe { Component::deserialize_file(&self.engine, &cached) }
+            .map_err(|e| WasmError::Compile(format!("reloading {}: {e:#}", cached.display())))
     }
 }
