@@ -49,6 +49,7 @@ bench: build-plugins build
     trap 'scripts/brokers.sh down' EXIT
     "$CARGO_TARGET_DIR/release/throughput"
     "$CARGO_TARGET_DIR/release/cluster"
+    "$CARGO_TARGET_DIR/release/scale"
 
 # The demo: brokers, a worker, datagen -> RocketMQ -> file-sink with live counts (Ctrl-C stops)
 demo: (preflight "demo") build-plugins build

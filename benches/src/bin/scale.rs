@@ -1,7 +1,8 @@
 //! How Ferry's cost grows with the work a worker holds (issue 13, part 5):
 //! 1. throughput and RSS with 1, 4, 16 and 64 tasks, datagen -> RocketMQ and RocketMQ ->
 //!    file-sink;
-//! 2. 100 connectors present (50 sources, 50 sinks, 1 rec/s each): the worker's idle CPU and RSS, the create-to-running time of one
+//! 2. 100 connectors present and idle (50 sources that wrote their 10 records, 50 sinks that read
+//!    them): the worker's idle CPU and RSS, the create-to-running time of one
 //!    more, and a 1-task job's throughput next to them (against the same job on a clean worker);
 //! 3. a plugin swap (a new `file-sink.wasm` renamed over the old one) while records flow at
 //!    10,000 rec/s: the delivery gap it caused and the duplicates it left.
@@ -140,12 +141,12 @@ fn many_connectors(stamp: u64, dir: &Path, records: u64, clean: f64) -> anyhow::
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
     for i in 0..PRESENT {
-        // Half sources of one record per second each, half sinks reading them: alive, next to
-        // no traffic.
+        // Half sources that write 10 records and then poll for more (none come), half sinks that
+        // read them and then wait: alive, with no traffic.
         let name = format!("idle-{i}");
         let at = Instant::now();
         let config = match i % 2 {
-            0 => datagen(&idle_topic, 1, 0, json!({"datagen.rate": "1", "datagen.size": "100"})),
+            0 => datagen(&idle_topic, 1, 10, json!({"datagen.size": "100"})),
             _ => {
                 let out = dir.join("files").join(&name);
                 std::fs::create_dir_all(&out)?;
@@ -158,12 +159,18 @@ fn many_connectors(stamp: u64, dir: &Path, records: u64, clean: f64) -> anyhow::
         slowest = slowest.max(at.elapsed());
     }
     println!(
-        "{PRESENT} connectors (1 task each: datagen at 1 rec/s, file-sinks reading it) created and running in {:.1} s (slowest {} ms)",
+        "{PRESENT} idle connectors (1 task each: datagen of 10 records, file-sinks reading them) created and running in {:.1} s (slowest {} ms)",
         started.elapsed().as_secs_f64(),
         slowest.as_millis()
     );
-    let settle = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < settle {
+    // Idle from here: every sink has read the sources' records.
+    let all = (PRESENT as u64 / 2) * 10;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (1..PRESENT)
+        .step_by(2)
+        .any(|i| w.delivered(&format!("idle-{i}")).unwrap_or(0) < all)
+    {
+        anyhow::ensure!(Instant::now() < deadline, "the idle sinks did not read {all} records each in 120 s");
         std::thread::sleep(Duration::from_millis(100));
     }
     let (cpu0, t0) = (w.cpu(), Instant::now());
