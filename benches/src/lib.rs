@@ -132,18 +132,7 @@ impl FerryWorker {
 
     /// CPU time (user + system) the process has used.
     pub fn cpu(&self) -> Duration {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (1-based).
-                let rest = &s[s.rfind(')')? + 2..];
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-                // SAFETY: sysconf only reads a constant.
-                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-                Some(Duration::from_millis(ticks * 1000 / hz))
-            })
-            .unwrap_or_default()
+        cpu_of(self.child.id())
     }
 
     /// The process's resident memory.
@@ -173,4 +162,21 @@ impl Drop for FerryWorker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) process `pid` has used, from `/proc/<pid>/stat` (zero if unreadable):
+/// the benchmarks report CPU per record beside rates, a figure the brokers' noise does not move.
+pub fn cpu_of(pid: u32) -> Duration {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (1-based).
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            // SAFETY: sysconf only reads a constant.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+            Some(Duration::from_millis(ticks * 1000 / hz))
+        })
+        .unwrap_or_default()
 }

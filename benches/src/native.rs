@@ -334,10 +334,7 @@ pub async fn kafka_to_rocketmq(
             else => break,
         }
     }
-    anyhow::ensure!(
-        buffers.iter().all(Vec::is_empty),
-        "records left unsent"
-    );
+    anyhow::ensure!(buffers.iter().all(Vec::is_empty), "records left unsent");
     let elapsed = started
         .lock()
         .unwrap()

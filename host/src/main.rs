@@ -40,7 +40,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    ferry::memory::limit_arenas();
+    ferry::memory::tune_allocator();
     // The RocketMQ client re-balances its consumers every 20 s once balanced, so a sink whose
     // topic is created later would wait up to 20 s for its queues. Read once, from the
     // environment, before any thread exists.

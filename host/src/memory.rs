@@ -3,10 +3,12 @@
 //! at startup, or after a burst of traffic has come and gone, the worker can hold tens of MiB
 //! of resident memory it no longer uses. [`release_unused`] asks glibc to return them
 //! (`malloc_trim(0)`); the worker calls it after each plugin scan and periodically.
-//! [`limit_arenas`] caps the number of per-thread arenas first: memory freed in an arena that
+//! [`tune_allocator`] caps the number of per-thread arenas first: memory freed in an arena that
 //! no thread uses any more is never trimmed, and compiling nine plugins on the blocking pool
 //! leaves about 18 MiB behind that way (measured: 66.5 MiB idle with glibc's default of
-//! 8 arenas per core, 58 MiB with two).
+//! 8 arenas per core, 58 MiB with two). It also stops glibc from giving memory back on every
+//! free (see [`TRIM_THRESHOLD`]): under traffic that cost a page fault and a zeroed page for
+//! every batch-sized buffer, a fifth of the worker's CPU (BENCHMARKS.md, issue 13 profile).
 
 use std::time::Duration;
 
@@ -16,14 +18,40 @@ pub const RELEASE_EVERY: Duration = Duration::from_secs(30);
 /// How many malloc arenas the worker uses unless `MALLOC_ARENA_MAX` says otherwise.
 pub const ARENAS: i32 = 2;
 
-/// Caps glibc's malloc arenas at [`ARENAS`] (an operator's `MALLOC_ARENA_MAX` wins). Call it
+/// Free memory at the top of a heap that glibc keeps instead of returning it at once (its
+/// default is dynamic, 128 KiB to 64 MiB). The periodic [`release_unused`] returns it instead,
+/// so a quiet worker still shrinks within [`RELEASE_EVERY`].
+pub const TRIM_THRESHOLD: i32 = 64 << 20;
+
+/// Allocations at least this large get their own mapping. Fixed, because setting
+/// [`TRIM_THRESHOLD`] turns off glibc's adaptive threshold; record batches (about 1-4 MiB)
+/// stay below it and reuse heap memory instead of being mapped and unmapped each time.
+pub const MMAP_THRESHOLD: i32 = 32 << 20;
+
+/// Sets glibc's allocator up for the worker: at most [`ARENAS`] arenas, and freed memory kept
+/// for reuse until the periodic trim ([`TRIM_THRESHOLD`], [`MMAP_THRESHOLD`]). An operator's
+/// `MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_` or `MALLOC_MMAP_THRESHOLD_` wins. Call it
 /// before any thread exists.
-pub fn limit_arenas() {
+pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; no other thread runs yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+    for (env, param, value) in [
+        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENAS),
+        (
+            "MALLOC_TRIM_THRESHOLD_",
+            libc::M_TRIM_THRESHOLD,
+            TRIM_THRESHOLD,
+        ),
+        (
+            "MALLOC_MMAP_THRESHOLD_",
+            libc::M_MMAP_THRESHOLD,
+            MMAP_THRESHOLD,
+        ),
+    ] {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: mallopt only sets an allocator parameter; no other thread runs yet.
+            unsafe {
+                libc::mallopt(param, value);
+            }
         }
     }
 }

@@ -71,7 +71,10 @@ fn wait_delivered(w: &FerryWorker, name: &str, total: u64) -> anyhow::Result<f64
             let counted = (total - seen.min(total - 1)) as f64;
             return Ok(counted / at.elapsed().as_secs_f64().max(1e-3));
         }
-        anyhow::ensure!(Instant::now() < deadline, "{name} delivered {delivered} of {total}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{name} delivered {delivered} of {total}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -96,7 +99,10 @@ fn wait_running(w: &FerryWorker, name: &str, tasks: usize) -> anyhow::Result<()>
 fn datagen(topic: &str, tasks: u32, count: u64, extra: serde_json::Value) -> serde_json::Value {
     let mut config = json!({"connector-class": "datagen", "datagen.topic": topic, "tasks.num": tasks.to_string(),
                             "datagen.count": count.to_string(), "datagen.size": SIZE.to_string()});
-    config.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     config
 }
 
@@ -170,7 +176,10 @@ fn many_connectors(stamp: u64, dir: &Path, records: u64, clean: f64) -> anyhow::
         .step_by(2)
         .any(|i| w.delivered(&format!("idle-{i}")).unwrap_or(0) < all)
     {
-        anyhow::ensure!(Instant::now() < deadline, "the idle sinks did not read {all} records each in 120 s");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the idle sinks did not read {all} records each in 120 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (cpu0, t0) = (w.cpu(), Instant::now());
@@ -212,7 +221,12 @@ fn plugin_swap(stamp: u64, dir: &Path) -> anyhow::Result<()> {
     )?;
     w.create(
         "gen",
-        datagen(&topic, 1, total, json!({"datagen.rate": RATE.to_string(), "datagen.size": "100"})),
+        datagen(
+            &topic,
+            1,
+            total,
+            json!({"datagen.rate": RATE.to_string(), "datagen.size": "100"}),
+        ),
     )?;
     // Swap once the pipeline has run for a third of the time.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -244,7 +258,10 @@ fn plugin_swap(stamp: u64, dir: &Path) -> anyhow::Result<()> {
             .unwrap_or(0)
     };
     use sha2::Digest as _;
-    let version: String = hex::encode(sha2::Sha256::digest(&bytes)).chars().take(12).collect();
+    let version: String = hex::encode(sha2::Sha256::digest(&bytes))
+        .chars()
+        .take(12)
+        .collect();
     let swapped = Instant::now();
     std::fs::rename(&tmp, &plugin)?;
     // Until the task runs the new version and 2 s after: the longest stretch without a new
@@ -268,11 +285,18 @@ fn plugin_swap(stamp: u64, dir: &Path) -> anyhow::Result<()> {
                 switched = Some(swapped.elapsed());
             }
         }
-        anyhow::ensure!(Instant::now() < deadline, "the sink never ran the new plugin");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the sink never ran the new plugin"
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(180);
     while w.delivered("gen")? < total || lines(&out) < total {
-        anyhow::ensure!(Instant::now() < deadline, "the sink stopped at {} of {total}", lines(&out));
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the sink stopped at {} of {total}",
+            lines(&out)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut seen = HashSet::new();
@@ -284,7 +308,11 @@ fn plugin_swap(stamp: u64, dir: &Path) -> anyhow::Result<()> {
             seen.insert(record["key"].as_str().unwrap_or_default().to_string());
         }
     }
-    anyhow::ensure!(seen.len() as u64 == total, "{} of {total} records arrived", seen.len());
+    anyhow::ensure!(
+        seen.len() as u64 == total,
+        "{} of {total} records arrived",
+        seen.len()
+    );
     println!(
         "plugin swap of file-sink at {RATE} rec/s: running the new version {} ms after the rename; longest \
          delivery gap {} ms; {} duplicates in {total} records",

@@ -88,7 +88,8 @@ async fn run(
     );
 
     // `FERRY_BENCH_LATENCY_ONLY=1` skips the throughput runs; `FERRY_BENCH_NATIVE_ONLY=1` runs
-    // only the native copiers (to tune them).
+    // only the native copiers (to tune them); `FERRY_BENCH_THROUGHPUT_ONLY=1` skips the latency
+    // runs.
     let throughput = std::env::var("FERRY_BENCH_LATENCY_ONLY").is_err();
     let native_only = std::env::var("FERRY_BENCH_NATIVE_ONLY").is_ok();
 
@@ -96,6 +97,7 @@ async fn run(
     let k2r = format!("bench-k2r-{stamp}");
     create_kafka_topic(&k2r).await?;
     fill_kafka(&k2r, total)?;
+    let cpu_before = ferry_bench::cpu_of(std::process::id());
     let native = match throughput {
         true => {
             ferry_bench::native::kafka_to_rocketmq(
@@ -110,6 +112,7 @@ async fn run(
         }
         false => Duration::ZERO,
     };
+    let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
     if native_only {
         println!(
             "Kafka -> RocketMQ: native {:.0} rec/s",
@@ -129,6 +132,7 @@ async fn run(
     );
     for tasks in [1, 4].into_iter().filter(|_| throughput && !native_only) {
         // A new connector name is a new consumer group: it copies the same records again.
+        let cpu_before = worker.cpu();
         let ferry_k2r = worker.measure(
             &format!("kafka-source-{tasks}"),
             serde_json::json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": KAFKA,
@@ -137,6 +141,13 @@ async fn run(
             total,
         )?;
         let (rate, ratio) = report("Kafka -> RocketMQ", tasks, total, native, ferry_k2r);
+        report_cpu(
+            "Kafka -> RocketMQ",
+            tasks,
+            total,
+            native_cpu,
+            worker.cpu() - cpu_before,
+        );
         one_task_figures(
             &mut summary,
             "Kafka -> RocketMQ",
@@ -153,6 +164,7 @@ async fn run(
     create_kafka_topic(&format!("{r2k}-native")).await?;
     create_kafka_topic(&format!("ferry1-{r2k}")).await?;
     create_kafka_topic(&format!("ferry4-{r2k}")).await?;
+    let cpu_before = ferry_bench::cpu_of(std::process::id());
     let native = match throughput {
         true => {
             ferry_bench::native::rocketmq_to_kafka(
@@ -166,6 +178,7 @@ async fn run(
         }
         false => Duration::ZERO,
     };
+    let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
     if native_only {
         println!(
             "RocketMQ -> Kafka: native {:.0} rec/s",
@@ -174,6 +187,7 @@ async fn run(
         return Ok(());
     }
     for tasks in [1, 4].into_iter().filter(|_| throughput) {
+        let cpu_before = worker.cpu();
         let ferry_r2k = worker.measure(
             &format!("kafka-sink-{tasks}"),
             serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": KAFKA,
@@ -181,6 +195,13 @@ async fn run(
             total,
         )?;
         let (rate, ratio) = report("RocketMQ -> Kafka", tasks, total, native, ferry_r2k);
+        report_cpu(
+            "RocketMQ -> Kafka",
+            tasks,
+            total,
+            native_cpu,
+            worker.cpu() - cpu_before,
+        );
         one_task_figures(
             &mut summary,
             "RocketMQ -> Kafka",
@@ -202,6 +223,10 @@ async fn run(
         );
     }
 
+    if std::env::var("FERRY_BENCH_THROUGHPUT_ONLY").is_ok() {
+        summary.print();
+        return Ok(());
+    }
     let seconds: u64 = std::env::var("FERRY_BENCH_LATENCY_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -308,6 +333,19 @@ fn report(
         rate(ferry) / rate(native)
     );
     (rate(ferry), rate(ferry) / rate(native))
+}
+
+/// Prints the CPU each copier spent per record: the native copier's process (nothing else runs
+/// in it meanwhile) and the worker's, from the connector's creation to its deletion. On 2 cores
+/// shared with the brokers, CPU per record is what the copier takes from them.
+fn report_cpu(direction: &str, tasks: u32, total: u64, native: Duration, ferry: Duration) {
+    let per_record = |d: Duration| d.as_secs_f64() * 1e6 / total as f64;
+    println!(
+        "{direction}: CPU per record: native {:.1} us | ferry {tasks} task(s) {:.1} us | ratio {:.2}",
+        per_record(native),
+        per_record(ferry),
+        per_record(ferry) / per_record(native).max(f64::MIN_POSITIVE)
+    );
 }
 
 async fn create_kafka_topic(topic: &str) -> anyhow::Result<()> {
@@ -426,7 +464,10 @@ mod latency {
         /// A Ferry worker with one-task connectors.
         Ferry(&'a FerryWorker),
         /// `ferry_bench::native`'s copier, with these settings.
-        Native(&'a ferry_bench::native::Brokers, ferry_bench::native::Tuning),
+        Native(
+            &'a ferry_bench::native::Brokers,
+            ferry_bench::native::Tuning,
+        ),
     }
 
     impl Copier<'_> {
@@ -514,7 +555,9 @@ mod latency {
     }
 
     /// Waits for a native copier started for the run (it ends once it copied every record).
-    async fn finish(copier: Option<tokio::task::JoinHandle<anyhow::Result<Duration>>>) -> anyhow::Result<()> {
+    async fn finish(
+        copier: Option<tokio::task::JoinHandle<anyhow::Result<Duration>>>,
+    ) -> anyhow::Result<()> {
         if let Some(handle) = copier {
             tokio::time::timeout(Duration::from_secs(60), handle)
                 .await
@@ -554,9 +597,20 @@ mod latency {
             }
             Copier::Native(brokers, tuning) => {
                 let (brokers, topic, to) = ((*brokers).clone(), topic.clone(), to.clone());
-                let tuning = ferry_bench::native::Tuning { fetch_wait_ms: Some(10), ..*tuning };
+                let tuning = ferry_bench::native::Tuning {
+                    fetch_wait_ms: Some(10),
+                    ..*tuning
+                };
                 Some(tokio::spawn(async move {
-                    ferry_bench::native::kafka_to_rocketmq(&brokers, &topic, PARTITIONS, &to, total + 1, tuning).await
+                    ferry_bench::native::kafka_to_rocketmq(
+                        &brokers,
+                        &topic,
+                        PARTITIONS,
+                        &to,
+                        total + 1,
+                        tuning,
+                    )
+                    .await
                 }))
             }
         };
@@ -668,9 +722,17 @@ mod latency {
                 None
             }
             Copier::Native(brokers, tuning) => {
-                let (brokers, topic, out, tuning) = ((*brokers).clone(), topic.clone(), out.clone(), *tuning);
+                let (brokers, topic, out, tuning) =
+                    ((*brokers).clone(), topic.clone(), out.clone(), *tuning);
                 Some(tokio::spawn(async move {
-                    ferry_bench::native::rocketmq_to_kafka(&brokers, &topic, &out, total + 1, tuning).await
+                    ferry_bench::native::rocketmq_to_kafka(
+                        &brokers,
+                        &topic,
+                        &out,
+                        total + 1,
+                        tuning,
+                    )
+                    .await
                 }))
             }
         };
@@ -697,7 +759,10 @@ mod latency {
             anyhow::ensure!(Instant::now() < deadline, "{connector} never delivered");
         }
         while side.poll(64, 200).await.is_empty() {
-            anyhow::ensure!(Instant::now() < deadline, "the RocketMQ side reader read nothing");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the RocketMQ side reader read nothing"
+            );
         }
         let produce = paced(rate, total, send);
         let read = tokio::task::spawn_blocking(move || {

@@ -305,17 +305,17 @@ async fn take(consumer: &SinkConsumer, metrics: &TaskMetrics) -> Option<Pending>
     metrics.bytes_in.inc_by(bytes);
     metrics.lag.set(SinkConsumer::lag(&messages));
     let offsets = SinkConsumer::next_offsets(&messages);
-    let mut grouped: BTreeMap<(String, i32), Vec<Message>> = BTreeMap::new();
+    let mut grouped: BTreeMap<(&str, i32), Vec<Message>> = BTreeMap::new();
     for ext in &messages {
         grouped
-            .entry((ext.topic().to_string(), ext.queue_id()))
+            .entry((ext.topic().as_str(), ext.queue_id()))
             .or_default()
             .push(from_message_ext(ext));
     }
     let batches = grouped
         .into_iter()
         .map(|((topic, partition), messages)| RecordBatch {
-            topic,
+            topic: topic.to_string(),
             partition,
             messages,
         })

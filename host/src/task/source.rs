@@ -129,15 +129,32 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         status.running(&plugin.sha256);
         loop {
             // Acknowledgements first: they free in-flight slots and advance positions.
-            if let Err(fault) =
-                settle(&mut in_flight, &mut commits, false, &mut guest, &deps, &spec, &status).await
+            if let Err(fault) = settle(
+                &mut in_flight,
+                &mut commits,
+                false,
+                &mut guest,
+                &deps,
+                &spec,
+                &status,
+            )
+            .await
             {
                 wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                 continue 'guest;
             }
             if stop.is_cancelled() || plugin_rx.has_changed().unwrap_or(false) {
                 // Finish what is in flight so the next guest (or the next run) starts after it.
-                let _ = settle(&mut in_flight, &mut commits, true, &mut guest, &deps, &spec, &status).await;
+                let _ = settle(
+                    &mut in_flight,
+                    &mut commits,
+                    true,
+                    &mut guest,
+                    &deps,
+                    &spec,
+                    &status,
+                )
+                .await;
                 if plugin_rx.has_changed().unwrap_or(false) {
                     tracing::info!("plugin changed; restarting the task on the new version");
                 }
@@ -145,8 +162,16 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
             if status.is_paused() {
                 // Commit what is in flight, then hold the guest where it is.
-                if let Err(fault) =
-                    settle(&mut in_flight, &mut commits, true, &mut guest, &deps, &spec, &status).await
+                if let Err(fault) = settle(
+                    &mut in_flight,
+                    &mut commits,
+                    true,
+                    &mut guest,
+                    &deps,
+                    &spec,
+                    &status,
+                )
+                .await
                 {
                     wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                     continue 'guest;
@@ -203,7 +228,16 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Err(fault) => {
                     // Keep what was acknowledged: settle the in-flight polls before restarting.
-                    let _ = settle(&mut in_flight, &mut commits, true, &mut guest, &deps, &spec, &status).await;
+                    let _ = settle(
+                        &mut in_flight,
+                        &mut commits,
+                        true,
+                        &mut guest,
+                        &deps,
+                        &spec,
+                        &status,
+                    )
+                    .await;
                     wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                     continue 'guest;
                 }
