@@ -35,40 +35,44 @@ pub fn to_mq_messages(batch: &RecordBatch, topic: &str, origin: &str) -> Vec<MqM
     batch
         .messages
         .iter()
-        .map(|m| {
-            let mut builder = MqMessage::builder().topic(topic).body_slice(&m.value);
-            if let Some(key) = &m.key {
-                match plain_value(key) {
-                    Some(k) if !k.is_empty() && !k.contains(' ') => builder = builder.key(k),
-                    _ => builder = with_prop(builder, KEY_B64_PROPERTY, b64().encode(key)),
-                }
-            }
-            for (name, value) in &m.headers {
-                if name == TAGS_HEADER
-                    && let Some(tags) = plain_value(value)
-                {
-                    builder = builder.tags(tags);
-                    continue;
-                }
-                builder = match (plain_name(name), plain_value(value)) {
-                    (true, Some(v)) => with_prop(builder, name, v.to_string()),
-                    (_, Some(v)) => with_prop(
-                        builder,
-                        &format!("{ENCODED_NAME_PREFIX}{}", percent_encode(name)),
-                        v.to_string(),
-                    ),
-                    (_, None) => with_prop(
-                        builder,
-                        &format!("{ENCODED_VALUE_PREFIX}{}", percent_encode(name)),
-                        b64().encode(value),
-                    ),
-                };
-            }
-            builder = with_prop(builder, TIMESTAMP_PROPERTY, m.timestamp_ms.to_string());
-            builder = with_prop(builder, ORIGIN_PROPERTY, origin.to_string());
-            builder.build_unchecked()
-        })
+        .map(|m| to_mq_message(m, topic, origin))
         .collect()
+}
+
+/// One record as a RocketMQ message (see [`to_mq_messages`]). The queue senders build each
+/// message right before its send (and again for a retry) instead of keeping a built copy.
+pub fn to_mq_message(m: &Message, topic: &str, origin: &str) -> MqMessage {
+    let mut builder = MqMessage::builder().topic(topic).body_slice(&m.value);
+    if let Some(key) = &m.key {
+        match plain_value(key) {
+            Some(k) if !k.is_empty() && !k.contains(' ') => builder = builder.key(k),
+            _ => builder = with_prop(builder, KEY_B64_PROPERTY, b64().encode(key)),
+        }
+    }
+    for (name, value) in &m.headers {
+        if name == TAGS_HEADER
+            && let Some(tags) = plain_value(value)
+        {
+            builder = builder.tags(tags);
+            continue;
+        }
+        builder = match (plain_name(name), plain_value(value)) {
+            (true, Some(v)) => with_prop(builder, name, v.to_string()),
+            (_, Some(v)) => with_prop(
+                builder,
+                &format!("{ENCODED_NAME_PREFIX}{}", percent_encode(name)),
+                v.to_string(),
+            ),
+            (_, None) => with_prop(
+                builder,
+                &format!("{ENCODED_VALUE_PREFIX}{}", percent_encode(name)),
+                b64().encode(value),
+            ),
+        };
+    }
+    builder = with_prop(builder, TIMESTAMP_PROPERTY, m.timestamp_ms.to_string());
+    builder = with_prop(builder, ORIGIN_PROPERTY, origin.to_string());
+    builder.build_unchecked()
 }
 
 /// Whether a header name can be a RocketMQ property name as it is: printable ASCII without

@@ -78,11 +78,6 @@ impl DeadLetters {
         }
     }
 
-    /// The connector's name (dead letters are marked as copied in by it).
-    pub fn connector(&self) -> &str {
-        &self.ids.connector
-    }
-
     /// Whether a failed record lets the task go on (`errors.tolerance=all`).
     pub fn tolerates(&self) -> bool {
         self.policy.tolerate

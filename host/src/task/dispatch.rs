@@ -6,20 +6,22 @@
 //! replaced); every caller learns through its own acknowledgement channel. A record larger than
 //! RocketMQ accepts can never be sent: the task fails with `record-too-large` instead of
 //! retrying forever (with `errors.tolerance=all` the source loop dead-letters such records
-//! before they reach a sender).
+//! before they reach a sender). Senders keep the guest's records and build the RocketMQ
+//! messages right before each send: a built copy kept for retries cost a clone of every
+//! message's properties per send (issue 13 profile).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use rocketmq_model::common::message::message_queue::MessageQueue;
-use rocketmq_model::common::message::message_single::Message as MqMessage;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::StatusCell;
 use super::backoff::Backoff;
 pub use crate::model::key_hash;
-use crate::rocketmq::{Hub, HubError, MAX_MESSAGE_BYTES};
+use crate::rocketmq::{Hub, HubError, MAX_MESSAGE_BYTES, to_mq_message};
+use crate::wasm::bindings::Message;
 
 /// Messages per RocketMQ batch send.
 const BATCH_MESSAGES: usize = 256;
@@ -30,13 +32,15 @@ const MESSAGE_OVERHEAD: usize = 200;
 
 /// Records for one queue, with the channel that reports their acknowledgement.
 struct Chunk {
-    messages: Vec<MqMessage>,
+    messages: Vec<Message>,
     acked: oneshot::Sender<()>,
 }
 
 /// The senders of one source task.
 pub struct QueueDispatcher {
     hub: Arc<Hub>,
+    /// The origin marker of every message (the connector's name).
+    origin: Arc<str>,
     status: StatusCell,
     stop: CancellationToken,
     senders: HashMap<(String, String, i32), mpsc::UnboundedSender<Chunk>>,
@@ -47,28 +51,35 @@ pub struct QueueDispatcher {
 pub type Acks = Vec<oneshot::Receiver<()>>;
 
 impl QueueDispatcher {
-    /// Senders for one task; they stop with `stop`.
-    pub fn new(hub: Arc<Hub>, status: StatusCell, stop: CancellationToken) -> Self {
+    /// Senders for one task of connector `origin`; they stop with `stop`.
+    pub fn new(hub: Arc<Hub>, origin: &str, status: StatusCell, stop: CancellationToken) -> Self {
         QueueDispatcher {
             hub,
+            origin: origin.into(),
             status,
             stop,
             senders: HashMap::new(),
         }
     }
 
-    /// Queues the messages of one partition batch. `partition` picks the queue of records
-    /// without a key. Returns the acknowledgements to wait for.
-    pub async fn dispatch(
+    /// The queues of `topic` (looked up, or created with the topic): the only step of a
+    /// dispatch that can fail, so a caller retries it before handing its records over.
+    pub async fn queues(&self, topic: &str) -> Result<Vec<MessageQueue>, HubError> {
+        self.hub.queues(topic).await
+    }
+
+    /// Queues the records of one partition batch over `queues` (from [`Self::queues`]): by key
+    /// hash, or by `partition` for records without a key. Returns the acknowledgements to wait
+    /// for.
+    pub fn dispatch(
         &mut self,
-        topic: &str,
+        queues: &[MessageQueue],
         partition: i32,
-        messages: Vec<(Option<u32>, MqMessage)>,
-    ) -> Result<Acks, HubError> {
-        let queues = self.hub.queues(topic).await?;
-        let mut per_queue: Vec<Vec<MqMessage>> = vec![Vec::new(); queues.len()];
-        for (key_hash, message) in messages {
-            let slot = match key_hash {
+        messages: Vec<Message>,
+    ) -> Acks {
+        let mut per_queue: Vec<Vec<Message>> = vec![Vec::new(); queues.len()];
+        for message in messages {
+            let slot = match message.key.as_deref().map(key_hash) {
                 Some(h) => h as usize % queues.len(),
                 None => partition.rem_euclid(queues.len() as i32) as usize,
             };
@@ -83,7 +94,7 @@ impl QueueDispatcher {
             acks.push(ack);
             let _ = self.sender(queue).send(Chunk { messages, acked });
         }
-        Ok(acks)
+        acks
     }
 
     fn sender(&mut self, queue: &MessageQueue) -> &mpsc::UnboundedSender<Chunk> {
@@ -97,6 +108,7 @@ impl QueueDispatcher {
             tokio::spawn(send_loop(
                 self.hub.clone(),
                 queue.clone(),
+                self.origin.clone(),
                 rx,
                 self.status.clone(),
                 self.stop.clone(),
@@ -110,6 +122,7 @@ impl QueueDispatcher {
 async fn send_loop(
     hub: Arc<Hub>,
     mut queue: MessageQueue,
+    origin: Arc<str>,
     mut rx: mpsc::UnboundedReceiver<Chunk>,
     status: StatusCell,
     stop: CancellationToken,
@@ -146,7 +159,7 @@ async fn send_loop(
         }
         if let Some(size) = messages
             .iter()
-            .map(|m| m.body_slice().len())
+            .map(|m| m.value.len())
             .find(|size| *size > MAX_MESSAGE_BYTES)
         {
             status.fail_for_good(
@@ -160,7 +173,7 @@ async fn send_loop(
             return;
         }
         for batch in split(messages) {
-            if !send_until_acked(&hub, &mut queue, batch, &status, &stop).await {
+            if !send_until_acked(&hub, &mut queue, &batch, &origin, &status, &stop).await {
                 return;
             }
         }
@@ -170,10 +183,10 @@ async fn send_loop(
     }
 }
 
-fn size_of(messages: &[MqMessage]) -> usize {
+fn size_of(messages: &[Message]) -> usize {
     messages
         .iter()
-        .map(|m| m.body_slice().len() + MESSAGE_OVERHEAD)
+        .map(|m| m.value.len() + MESSAGE_OVERHEAD)
         .sum()
 }
 
@@ -182,13 +195,19 @@ fn size_of(messages: &[MqMessage]) -> usize {
 async fn send_until_acked(
     hub: &Hub,
     queue: &mut MessageQueue,
-    batch: Vec<MqMessage>,
+    batch: &[Message],
+    origin: &str,
     status: &StatusCell,
     stop: &CancellationToken,
 ) -> bool {
     let mut backoff = Backoff::for_retries();
     loop {
-        match hub.send_batch(queue, batch.clone()).await {
+        let topic = queue.topic().to_string();
+        let messages = batch
+            .iter()
+            .map(|m| to_mq_message(m, &topic, origin))
+            .collect();
+        match hub.send_batch(queue, messages).await {
             Ok(()) => return true,
             Err(e) => {
                 if !status
@@ -207,11 +226,11 @@ async fn send_until_acked(
 }
 
 /// Splits messages into batch sends under [`BATCH_MESSAGES`] and [`BATCH_BYTES`], in order.
-fn split(messages: Vec<MqMessage>) -> Vec<Vec<MqMessage>> {
-    let mut out: Vec<Vec<MqMessage>> = Vec::new();
+fn split(messages: Vec<Message>) -> Vec<Vec<Message>> {
+    let mut out: Vec<Vec<Message>> = Vec::new();
     let mut bytes = 0;
     for m in messages {
-        let size = m.body_slice().len() + MESSAGE_OVERHEAD;
+        let size = m.value.len() + MESSAGE_OVERHEAD;
         match out.last_mut() {
             Some(last) if last.len() < BATCH_MESSAGES && bytes + size <= BATCH_BYTES => {
                 bytes += size;
@@ -232,12 +251,13 @@ mod tests {
 
     #[test]
     fn split_respects_count_and_bytes() {
-        let msgs: Vec<MqMessage> = (0..600)
-            .map(|_| {
-                MqMessage::builder()
-                    .topic("t")
-                    .body_slice(&[0u8; 1000])
-                    .build_unchecked()
+        let msgs: Vec<Message> = (0..600)
+            .map(|i| Message {
+                key: None,
+                value: vec![0u8; 1000],
+                headers: Vec::new(),
+                timestamp_ms: 0,
+                offset: i,
             })
             .collect();
         let out = split(msgs);

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::dead_letter::{DeadLetters, FailedRecord};
-use super::dispatch::{QueueDispatcher, key_hash};
+use super::dispatch::QueueDispatcher;
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
-use crate::rocketmq::{MAX_MESSAGE_BYTES, to_mq_messages};
+use crate::rocketmq::MAX_MESSAGE_BYTES;
 use crate::wasm::bindings::{Position, SourceBatch};
 use crate::wasm::{GuestFault, SourceGuest};
 
@@ -94,7 +94,12 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     let mut idle = Backoff::new(IDLE_WAIT, IDLE_WAIT_MAX);
     let mut in_flight: VecDeque<Delivery> = VecDeque::new();
     let mut commits = GuestCommits::default();
-    let mut dispatcher = QueueDispatcher::new(deps.hub.clone(), status.clone(), stop.clone());
+    let mut dispatcher = QueueDispatcher::new(
+        deps.hub.clone(),
+        &spec.ids.connector,
+        status.clone(),
+        stop.clone(),
+    );
     let dead_letters = DeadLetters::new(
         spec.settings.errors.clone(),
         deps.hub.clone(),
@@ -316,7 +321,6 @@ async fn deliver(
     status: &StatusCell,
     stop: &CancellationToken,
 ) -> Option<Delivery> {
-    let connector = dead_letters.connector();
     let mut positions = BTreeMap::new();
     let mut records = 0;
     let mut bytes = 0;
@@ -331,7 +335,7 @@ async fn deliver(
             let (count, size) = dead_letter_oversized(&mut source, dead_letters, stop).await?;
             dead = (dead.0 + count, dead.1 + size);
         }
-        let batch = &source.records;
+        let batch = source.records;
         if batch.messages.is_empty() {
             continue;
         }
@@ -342,7 +346,7 @@ async fn deliver(
             );
             return None;
         }
-        super::record_log::log_batches("source->rocketmq", std::slice::from_ref(batch));
+        super::record_log::log_batches("source->rocketmq", std::slice::from_ref(&batch));
         records += batch.messages.len() as u64;
         bytes += batch
             .messages
@@ -350,21 +354,9 @@ async fn deliver(
             .map(|m| m.value.len() as u64)
             .sum::<u64>();
         let mut backoff = Backoff::for_retries();
-        loop {
-            let messages = batch
-                .messages
-                .iter()
-                .map(|m| m.key.as_deref().map(key_hash))
-                .zip(to_mq_messages(batch, &batch.topic, connector))
-                .collect();
-            match dispatcher
-                .dispatch(&batch.topic, batch.partition, messages)
-                .await
-            {
-                Ok(a) => {
-                    acks.extend(a);
-                    break;
-                }
+        let queues = loop {
+            match dispatcher.queues(&batch.topic).await {
+                Ok(queues) => break queues,
                 Err(e) => {
                     if !status
                         .wait_to_retry(&mut backoff, "rocketmq", e.to_string(), stop)
@@ -374,7 +366,8 @@ async fn deliver(
                     }
                 }
             }
-        }
+        };
+        acks.extend(dispatcher.dispatch(&queues, batch.partition, batch.messages));
     }
     let metrics = status.metrics().clone();
     metrics.records_in.inc_by(records + dead.0);
