@@ -11,11 +11,14 @@ connectors := "datagen file-sink test-faults bench-sink kafka-source kafka-sink 
 preflight *what:
     scripts/preflight.sh {{ what }}
 
-# Build every connector for wasm32-wasip2 and copy it to target/plugins/<name>.wasm
+# Build every connector (Rust for wasm32-wasip2, Python with componentize-py, JavaScript with
+# componentize-js) into target/plugins/<name>.wasm
 build-plugins: preflight
     cargo build --release --target wasm32-wasip2 {{ replace_regex(connectors, '(\S+)', '-p $1') }}
     mkdir -p "$FERRY_PLUGIN_DIR"
     for c in {{ connectors }}; do cp "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c//-/_}.wasm" "$FERRY_PLUGIN_DIR/$c.wasm"; done
+    scripts/build-python-connector.sh connectors/http-sink-py http-sink-connector "$FERRY_PLUGIN_DIR/http-sink.wasm"
+    scripts/build-js-connector.sh connectors/http-source-js http-source-connector "$FERRY_PLUGIN_DIR/http-source.wasm"
 
 # Build the worker binary
 build: preflight

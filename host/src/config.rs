@@ -143,6 +143,7 @@ const KNOWN_KEYS: &[&str] = &[
     "httpTlsCaFile",
     "fileRoots",
     "configEnvAllowlist",
+    "httpEgressAllowlist",
     "httpMaxBodyBytes",
     "httpRequestTimeoutMs",
     "httpMaxConcurrentRequests",
@@ -410,7 +411,14 @@ impl WorkerConfig {
                 legacy_get_writes: boolean("legacyGetWrites", true)?,
                 http_tls,
                 http_tls_ca_file: path("httpTlsCaFile"),
-                grants: GrantPolicy { roots, env },
+                grants: GrantPolicy {
+                    roots,
+                    env,
+                    egress: props
+                        .get("httpEgressAllowlist")
+                        .map(|l| crate::wasm::caps::http::EgressAllowlist::parse(l))
+                        .unwrap_or_default(),
+                },
                 http_limits,
             },
             warnings,
@@ -589,6 +597,8 @@ pub struct HostSettings {
     pub retry_timeout: Option<Duration>,
     /// `errors.tolerance` and the dead-letter queue.
     pub errors: ErrorPolicy,
+    /// `http.url` and `http.allowed.hosts`: the origins the tasks may send HTTP requests to.
+    pub http: crate::wasm::caps::http::HttpGrant,
 }
 
 impl HostSettings {
@@ -621,6 +631,15 @@ impl HostSettings {
             crate::model::CLIENT_PREFIX,
         )
         .map_err(refused)?;
+        let http = crate::wasm::caps::http::HttpGrant::from_config(|k| config.get(k))
+            .map_err(|(key, reason)| ConnectorConfigError { key, reason })?;
+        policy
+            .egress
+            .check(&http)
+            .map_err(|reason| ConnectorConfigError {
+                key: crate::wasm::caps::http::URL_KEY.into(),
+                reason,
+            })?;
         fn number<T>(
             config: &ConnectorConfig,
             key: &str,
@@ -673,6 +692,7 @@ impl HostSettings {
                 ms => Some(Duration::from_millis(ms as u64)),
             },
             errors: ErrorPolicy::from_config(config)?,
+            http,
         })
     }
 }

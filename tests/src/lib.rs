@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod cluster;
+pub mod http_server;
 pub mod kafka;
 
 /// The name server the tests use (`FERRY_NAMESRV`, default 127.0.0.1:9876).

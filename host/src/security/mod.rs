@@ -24,4 +24,6 @@ pub struct GrantPolicy {
     pub roots: FileRoots,
     /// Variables `${env:..}` may read.
     pub env: secrets::EnvAllowlist,
+    /// Hosts `http.url` and `http.allowed.hosts` may name (`httpEgressAllowlist`; empty = any).
+    pub egress: crate::wasm::caps::http::EgressAllowlist,
 }

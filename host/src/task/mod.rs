@@ -46,6 +46,7 @@ impl TaskSpec {
             preopen_dir: self.settings.file_dir.clone(),
             kafka: self.settings.kafka.clone(),
             assigned: status.partitions(),
+            http: self.settings.http.clone(),
         }
     }
 }

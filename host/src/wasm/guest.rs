@@ -314,6 +314,7 @@ impl Guarded {
                 })?;
         }
         let state = TaskState {
+            http: super::caps::http::HttpAccess::new(ids.clone(), limits.http.clone()),
             ids,
             wasi: wasi.build(),
             table: Default::default(),

@@ -187,6 +187,8 @@ pub struct GuestLimits {
     pub kafka: caps::kafka::KafkaGrant,
     /// Shared with the task's status: the partitions its Kafka consumer owns.
     pub assigned: caps::kafka::AssignedPartitions,
+    /// The origins the task may send HTTP requests to (`http.url`, `http.allowed.hosts`).
+    pub http: caps::http::HttpGrant,
 }
 
 impl Default for GuestLimits {
@@ -197,6 +199,7 @@ impl Default for GuestLimits {
             preopen_dir: None,
             kafka: Default::default(),
             assigned: Default::default(),
+            http: Default::default(),
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct TaskState {
     pub(crate) kafka: super::caps::kafka::KafkaGrant,
     /// Where the task's Kafka consumer publishes how many partitions it owns.
     pub(crate) assigned: super::caps::kafka::AssignedPartitions,
+    /// Outgoing HTTP, limited to the connector's granted origins.
+    pub(crate) http: super::caps::http::HttpAccess,
 }
 
 impl Drop for TaskState {

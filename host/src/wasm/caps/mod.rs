@@ -1,6 +1,7 @@
 //! Host capabilities offered to guests (WIT imports), one file each, wired in one list here.
 
 pub mod clock;
+pub mod http;
 pub mod kafka;
 pub mod log;
 
@@ -12,6 +13,7 @@ use super::state::TaskState;
 pub fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     use super::bindings::imports::{clock, kafka, log};
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     clock::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     kafka::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;

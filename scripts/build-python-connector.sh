@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds a Python connector with componentize-py, installed from PyPI into the tools folder
+# outside the repository (pinned version, idempotent). Skips the build when the inputs (the
+# connector, sdk/python, wit/) did not change since the last one: componentize-py's output is
+# not byte-reproducible, so a rebuild would change the plugin's sha for nothing.
+# Usage: scripts/build-python-connector.sh <connector dir> <world> <out.wasm>
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+src="$(cd "$1" && pwd)"; world="$2"; out="$3"
+FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
+VERSION="0.25.1"
+dir="$FERRY_TOOLS/componentize-py"
+if [ ! -f "$dir/.ferry-version" ] || [ "$(cat "$dir/.ferry-version")" != "$VERSION" ]; then
+  echo "ferry: installing componentize-py $VERSION into $dir"
+  rm -rf "$dir.tmp"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+    --no-warn-script-location --target "$dir.tmp" "componentize-py==$VERSION"
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"; echo "$VERSION" > "$dir/.ferry-version"
+fi
+inputs="$( (cd "$here" && find "$src" sdk/python wit "$0" -type f ! -path '*__pycache__*' -print0 | sort -z | xargs -0 sha256sum; echo "$VERSION $world") | sha256sum | cut -d' ' -f1)"
+if [ -f "$out" ] && [ "$(cat "$out.inputs" 2>/dev/null)" = "$inputs" ]; then
+  echo "ferry: $(basename "$out") is up to date"
+  exit 0
+fi
+mkdir -p "$(dirname "$out")"
+cd "$src"
+PYTHONPATH="$dir" PYTHONDONTWRITEBYTECODE=1 python3 "$dir/bin/componentize-py" -d "$here/wit" -w "$world" componentize \
+  -p "$src" -p "$here/sdk/python" app -o "$out.tmp"
+mv "$out.tmp" "$out"
+echo "$inputs" > "$out.inputs"
