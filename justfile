@@ -18,7 +18,11 @@ build-plugins: preflight
     mkdir -p "$FERRY_PLUGIN_DIR"
     for c in {{ connectors }}; do cp "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c//-/_}.wasm" "$FERRY_PLUGIN_DIR/$c.wasm"; done
     scripts/build-python-connector.sh connectors/http-sink-py http-sink-connector "$FERRY_PLUGIN_DIR/http-sink.wasm"
+    scripts/build-python-connector.sh connectors/datagen-py source-connector "$FERRY_PLUGIN_DIR/datagen-py.wasm"
+    scripts/build-python-connector.sh connectors/bench-sink-py sink-connector "$FERRY_PLUGIN_DIR/bench-sink-py.wasm"
     scripts/build-js-connector.sh connectors/http-source-js http-source-connector "$FERRY_PLUGIN_DIR/http-source.wasm"
+    scripts/build-js-connector.sh connectors/datagen-js source-connector "$FERRY_PLUGIN_DIR/datagen-js.wasm"
+    scripts/build-js-connector.sh connectors/bench-sink-js sink-connector "$FERRY_PLUGIN_DIR/bench-sink-js.wasm"
 
 # Build the worker binary
 build: preflight
@@ -53,6 +57,7 @@ bench: build-plugins build
     "$CARGO_TARGET_DIR/release/throughput"
     "$CARGO_TARGET_DIR/release/cluster"
     "$CARGO_TARGET_DIR/release/scale"
+    "$CARGO_TARGET_DIR/release/http-connectors"
 
 # The demo: brokers, a worker, datagen -> RocketMQ -> file-sink with live counts (Ctrl-C stops)
 demo: (preflight "demo") build-plugins build

@@ -4,6 +4,9 @@
 # Usage: scripts/build-js-connector.sh <connector dir> <world> <out.wasm>
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+# A project made by `ferry new` carries its own copies of the WIT and the SDK.
+wit_dir="${FERRY_WIT_DIR:-$here/wit}"
+sdk_dir="${FERRY_SDK_DIR:-$here/sdk/js}"
 src="$(cd "$1" && pwd)"; world="$2"; out="$3"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
@@ -20,7 +23,7 @@ if [ ! -f "$dir/.ferry-version" ] || [ "$(cat "$dir/.ferry-version")" != "$want"
       "@bytecodealliance/preview2-shim@$SHIM_VERSION")
   rm -rf "$dir"; mv "$dir.tmp" "$dir"; echo "$want" > "$dir/.ferry-version"
 fi
-inputs="$( (cd "$here" && find "$src" sdk/js wit "$0" -type f -print0 | sort -z | xargs -0 sha256sum; echo "$want $world") | sha256sum | cut -d' ' -f1)"
+inputs="$( (find "$src" "$sdk_dir" "$wit_dir" "$0" -type f -print0 | sort -z | xargs -0 sha256sum; echo "$want $world") | sha256sum | cut -d' ' -f1)"
 if [ -f "$out" ] && [ "$(cat "$out.inputs" 2>/dev/null)" = "$inputs" ]; then
   echo "ferry: $(basename "$out") is up to date"
   exit 0
@@ -31,8 +34,9 @@ mkdir -p "$(dirname "$out")"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/app"
 cp -r "$src"/. "$work/app/"
-cp -r "$here/sdk/js" "$work/app/ferry-sdk"
-cp -r "$here/wit" "$work/app/wit"
+rm -rf "$work/app/ferry-sdk" "$work/app/wit"
+cp -r "$sdk_dir" "$work/app/ferry-sdk"
+cp -r "$wit_dir" "$work/app/wit"
 cat > "$dir/preopen.mjs" <<'JS'
 import { _setPreopens } from '@bytecodealliance/preview2-shim/filesystem';
 _setPreopens({ '/': '/' });

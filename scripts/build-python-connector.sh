@@ -6,6 +6,9 @@
 # Usage: scripts/build-python-connector.sh <connector dir> <world> <out.wasm>
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+# A project made by `ferry new` carries its own copies of the WIT and the SDK.
+wit_dir="${FERRY_WIT_DIR:-$here/wit}"
+sdk_dir="${FERRY_SDK_DIR:-$here/sdk/python}"
 src="$(cd "$1" && pwd)"; world="$2"; out="$3"
 FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
 VERSION="0.25.1"
@@ -17,14 +20,14 @@ if [ ! -f "$dir/.ferry-version" ] || [ "$(cat "$dir/.ferry-version")" != "$VERSI
     --no-warn-script-location --target "$dir.tmp" "componentize-py==$VERSION"
   rm -rf "$dir"; mv "$dir.tmp" "$dir"; echo "$VERSION" > "$dir/.ferry-version"
 fi
-inputs="$( (cd "$here" && find "$src" sdk/python wit "$0" -type f ! -path '*__pycache__*' -print0 | sort -z | xargs -0 sha256sum; echo "$VERSION $world") | sha256sum | cut -d' ' -f1)"
+inputs="$( (find "$src" "$sdk_dir" "$wit_dir" "$0" -type f ! -path '*__pycache__*' -print0 | sort -z | xargs -0 sha256sum; echo "$VERSION $world") | sha256sum | cut -d' ' -f1)"
 if [ -f "$out" ] && [ "$(cat "$out.inputs" 2>/dev/null)" = "$inputs" ]; then
   echo "ferry: $(basename "$out") is up to date"
   exit 0
 fi
 mkdir -p "$(dirname "$out")"
 cd "$src"
-PYTHONPATH="$dir" PYTHONDONTWRITEBYTECODE=1 python3 "$dir/bin/componentize-py" -d "$here/wit" -w "$world" componentize \
-  -p "$src" -p "$here/sdk/python" app -o "$out.tmp"
+PYTHONPATH="$dir" PYTHONDONTWRITEBYTECODE=1 python3 "$dir/bin/componentize-py" -d "$wit_dir" -w "$world" componentize \
+  -p "$src" -p "$sdk_dir" app -o "$out.tmp"
 mv "$out.tmp" "$out"
 echo "$inputs" > "$out.inputs"

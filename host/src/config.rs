@@ -144,6 +144,8 @@ const KNOWN_KEYS: &[&str] = &[
     "fileRoots",
     "configEnvAllowlist",
     "httpEgressAllowlist",
+    "taskMemoryMaxBytes",
+    "taskCallTimeoutMaxMs",
     "httpMaxBodyBytes",
     "httpRequestTimeoutMs",
     "httpMaxConcurrentRequests",
@@ -387,6 +389,20 @@ impl WorkerConfig {
                 1,
             )? as usize,
         };
+        let ceiling_defaults = crate::security::TaskCeilings::default();
+        let ceilings = crate::security::TaskCeilings {
+            memory_bytes: limit(
+                "taskMemoryMaxBytes",
+                ceiling_defaults.memory_bytes as u64,
+                1 << 20,
+            )?
+            .min(crate::wasm::engine::MAX_TASK_MEMORY as u64) as usize,
+            call_timeout_ms: limit(
+                "taskCallTimeoutMaxMs",
+                ceiling_defaults.call_timeout_ms,
+                10,
+            )?,
+        };
         let warnings = props
             .keys()
             .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
@@ -418,6 +434,7 @@ impl WorkerConfig {
                         .get("httpEgressAllowlist")
                         .map(|l| crate::wasm::caps::http::EgressAllowlist::parse(l))
                         .unwrap_or_default(),
+                    ceilings,
                 },
                 http_limits,
             },
@@ -670,16 +687,16 @@ impl HostSettings {
             memory_max: number(
                 config,
                 MEMORY_MAX,
-                64usize << 20,
+                (64usize << 20).min(policy.ceilings.memory_bytes),
                 1 << 20,
-                crate::wasm::engine::MAX_TASK_MEMORY,
+                policy.ceilings.memory_bytes,
             )?,
             call_timeout: Duration::from_millis(number(
                 config,
                 CALL_TIMEOUT,
-                30_000u64,
+                30_000u64.min(policy.ceilings.call_timeout_ms),
                 10,
-                3_600_000,
+                policy.ceilings.call_timeout_ms,
             )?),
             rocketmq_topics: config
                 .get(ROCKETMQ_TOPICS)

@@ -28,6 +28,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod conformance;
 pub mod memory;
 pub mod metrics;
 pub mod model;

@@ -24,6 +24,8 @@ use ferry::wasm::WasmRuntime;
 use ferry::worker::{Worker, loops};
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
+mod tools;
+
 /// `ferry -c connect.conf`: one worker of a Ferry cluster.
 #[derive(clap::Parser)]
 #[command(
@@ -35,8 +37,11 @@ use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 )]
 struct Args {
     /// The worker's settings (the seed's connect.conf format; README "Running a worker").
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
-    config: PathBuf,
+    #[arg(short = 'c', long = "config", value_name = "FILE", required = false)]
+    config: Option<PathBuf>,
+    /// Tools for connector authors instead of a worker.
+    #[command(subcommand)]
+    command: Option<tools::Command>,
 }
 
 fn main() -> ExitCode {
@@ -50,8 +55,14 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var(REBALANCE_WAIT, "3000") };
     }
     let args = <Args as clap::Parser>::parse();
+    if let Some(command) = args.command {
+        return tools::run(command);
+    }
+    let Some(file) = args.config else {
+        eprintln!("ferry: give the worker's settings with -c <FILE>, or a command (ferry --help)");
+        return ExitCode::from(2);
+    };
     init_logging();
-    let file = args.config;
     let (config, warnings) = match WorkerConfig::load(&file) {
         Ok(c) => c,
         Err(e) => {
@@ -157,7 +168,10 @@ async fn run(
     )
     .map_err(|e| Misconfigured(format!("httpTlsCaFile: {e}")))?;
     let store = Arc::new(Store::open(&config.store_path_root_dir)?);
-    let runtime = WasmRuntime::new(&store.dir().join("compile-cache"))?;
+    let runtime = WasmRuntime::with_memory_ceiling(
+        &store.dir().join("compile-cache"),
+        config.grants.ceilings.memory_bytes,
+    )?;
     let registry = Arc::new(PluginRegistry::new(runtime, config.plugin_paths.clone()));
     let report = registry.reload().await;
     let scanned = (report.added.len(), report.failures.len());

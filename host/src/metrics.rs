@@ -296,6 +296,11 @@ pub mod worker {
         FAMILIES.guest_memory.inc_by(delta);
     }
 
+    /// Guest linear memory held by every live store of this process (benchmarks read it).
+    pub fn guest_memory_bytes() -> i64 {
+        FAMILIES.guest_memory.get()
+    }
+
     /// A compiled component was found in the cache (`true`) or compiled (`false`).
     pub fn compile_cache(hit: bool) {
         match hit {

@@ -26,4 +26,27 @@ pub struct GrantPolicy {
     pub env: secrets::EnvAllowlist,
     /// Hosts `http.url` and `http.allowed.hosts` may name (`httpEgressAllowlist`; empty = any).
     pub egress: crate::wasm::caps::http::EgressAllowlist,
+    /// The most memory and call time a connector may give its tasks.
+    pub ceilings: TaskCeilings,
+}
+
+/// The worker-wide ceiling on per-connector sandbox limits (`taskMemoryMaxBytes`,
+/// `taskCallTimeoutMaxMs`): a connector config may raise `task.memory.max.bytes` and
+/// `task.call.timeout.ms` (an interpreted guest needs more than a Rust one) up to these, and
+/// the pooling allocator reserves memory slots of the ceiling's size.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskCeilings {
+    /// The largest `task.memory.max.bytes`.
+    pub memory_bytes: usize,
+    /// The largest `task.call.timeout.ms`.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for TaskCeilings {
+    fn default() -> Self {
+        TaskCeilings {
+            memory_bytes: 1 << 30,
+            call_timeout_ms: 600_000,
+        }
+    }
 }

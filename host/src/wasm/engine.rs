@@ -15,7 +15,7 @@ use super::state::TaskState;
 /// How often the epoch advances; a guest call yields to the executor at this period.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The largest linear memory any task may be granted (`task.memory.max.bytes` is capped here).
+/// The largest linear memory any worker lets a task have (`taskMemoryMaxBytes` is capped here).
 pub const MAX_TASK_MEMORY: usize = 4 << 30;
 
 /// The process-wide WebAssembly runtime: engine, linker and compile cache.
@@ -30,15 +30,21 @@ pub struct WasmRuntime {
 }
 
 impl WasmRuntime {
-    /// Builds the engine and starts the epoch ticker thread.
+    /// Builds the engine (tasks of up to [`MAX_TASK_MEMORY`]) and starts the epoch ticker.
     pub fn new(cache_dir: &Path) -> Result<Self, WasmError> {
+        Self::with_memory_ceiling(cache_dir, MAX_TASK_MEMORY)
+    }
+
+    /// Builds the engine with memory slots of `max_memory` bytes (the worker's
+    /// `taskMemoryMaxBytes`) and starts the epoch ticker thread.
+    pub fn with_memory_ceiling(cache_dir: &Path, max_memory: usize) -> Result<Self, WasmError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000)
             .total_core_instances(1000)
             .total_memories(1000)
             .total_tables(1000)
             .total_stacks(1000)
-            .max_memory_size(MAX_TASK_MEMORY);
+            .max_memory_size(max_memory.min(MAX_TASK_MEMORY));
         let mut config = Config::new();
         config
             .epoch_interruption(true)

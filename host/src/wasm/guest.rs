@@ -314,7 +314,11 @@ impl Guarded {
                 })?;
         }
         let state = TaskState {
-            http: super::caps::http::HttpAccess::new(ids.clone(), limits.http.clone()),
+            http: super::caps::http::HttpAccess::new(
+                ids.clone(),
+                limits.http.clone(),
+                limits.call_timeout,
+            ),
             ids,
             wasi: wasi.build(),
             table: Default::default(),

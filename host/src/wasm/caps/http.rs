@@ -24,8 +24,7 @@ pub const ALLOWED_HOSTS_KEY: &str = "http.allowed.hosts";
 
 /// How long a connection may take when the guest sets no `connect-timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the first byte (and then each further frame) may take when the guest sets none;
-/// a guest blocked on a response runs no WebAssembly, so the call deadline cannot end it.
+/// How long the first byte (and then each further frame) may take when the guest sets none.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body handed to a guest.
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
@@ -201,11 +200,17 @@ pub struct HttpAccess {
 }
 
 impl HttpAccess {
-    /// Access limited to `grant`, logging refusals under `ids`.
-    pub fn new(ids: TaskIds, grant: HttpGrant) -> Self {
+    /// Access limited to `grant`, logging refusals under `ids`; no wait (connect, first
+    /// byte, between bytes) longer than `max_wait`, the task's call timeout: a guest blocked
+    /// on a response runs no WebAssembly, so the call deadline alone could not end it.
+    pub fn new(ids: TaskIds, grant: HttpGrant, max_wait: Duration) -> Self {
         HttpAccess {
             ctx: WasiHttpCtx::new(),
-            hooks: GrantedSender { ids, grant },
+            hooks: GrantedSender {
+                ids,
+                grant,
+                max_wait,
+            },
         }
     }
 }
@@ -224,6 +229,7 @@ impl WasiHttpView for TaskState {
 struct GrantedSender {
     ids: TaskIds,
     grant: HttpGrant,
+    max_wait: Duration,
 }
 
 type SendFuture = Box<
@@ -263,7 +269,15 @@ impl WasiHttpHooks for GrantedSender {
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
-        Box::new(send(request, scheme, host, port, options.unwrap_or_default()))
+        let mut options = options.unwrap_or_default();
+        for wait in [
+            &mut options.connect_timeout,
+            &mut options.first_byte_timeout,
+            &mut options.between_bytes_timeout,
+        ] {
+            *wait = wait.map(|w| w.min(self.max_wait));
+        }
+        Box::new(send(request, scheme, host, port, options, self.max_wait))
     }
 }
 
@@ -275,6 +289,7 @@ async fn send(
     host: String,
     port: u16,
     options: RequestOptions,
+    max_wait: Duration,
 ) -> Result<
     (
         http::Response<WasiBody>,
@@ -282,9 +297,13 @@ async fn send(
     ),
     HttpError,
 > {
-    let connect_timeout = options.connect_timeout.unwrap_or(CONNECT_TIMEOUT);
-    let first_byte = options.first_byte_timeout.unwrap_or(READ_TIMEOUT);
-    let between_bytes = options.between_bytes_timeout.unwrap_or(READ_TIMEOUT);
+    let connect_timeout = options
+        .connect_timeout
+        .unwrap_or(CONNECT_TIMEOUT.min(max_wait));
+    let first_byte = options.first_byte_timeout.unwrap_or(READ_TIMEOUT.min(max_wait));
+    let between_bytes = options
+        .between_bytes_timeout
+        .unwrap_or(READ_TIMEOUT.min(max_wait));
     let tcp = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect((host.as_str(), port)))
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
@@ -441,6 +460,7 @@ mod tests {
                 task: 0,
             },
             grant: grant(&[(URL_KEY, &format!("http://127.0.0.1:{port}/in"))]).unwrap(),
+            max_wait: Duration::from_secs(5),
         };
         let response = sent(&mut sender, &format!("http://127.0.0.1:{port}/other?x=1"))
             .await
