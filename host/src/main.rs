@@ -56,6 +56,9 @@ fn main() -> ExitCode {
     }
     let args = <Args as clap::Parser>::parse();
     if let Some(command) = args.command {
+        // A guest's log lines (and the host's warnings, e.g. a refused HTTP request) go to
+        // stderr, as a worker's would.
+        init_logging();
         return tools::run(command);
     }
     let Some(file) = args.config else {

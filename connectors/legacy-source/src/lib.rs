@@ -72,7 +72,10 @@ struct LegacyTask {
 
 impl GuestSourceTask for LegacyTask {
     fn open(config: Config, committed: Vec<Position>) -> Result<SourceTask, Error> {
-        let topic = get(&config, "legacy.topic").unwrap_or_default().to_string();
+        let topic = get(&config, "legacy.topic")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::InvalidConfig("legacy.topic: required".into()))?
+            .to_string();
         let count = get(&config, "legacy.count")
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| Error::InvalidConfig("legacy.count: not a number".into()))?;

@@ -83,25 +83,11 @@ pub fn write(name: &str, lang: Lang, kind: Kind, dir: &Path) -> Result<PathBuf, 
     match lang {
         Lang::Rust => rust(name, kind, &mut files),
         Lang::Python => {
-            files.extend(PYTHON_SDK.iter().map(|(p, t)| (p.to_string(), t.to_string())));
-            files.push(("scripts/build-python-connector.sh".into(), PYTHON_BUILD.into()));
-            files.push((
-                "build.sh".into(),
-                format!(
-                    "#!/usr/bin/env bash\n# Builds {name}.wasm with componentize-py (installed once into ~/.cache/ferry/tools).\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\nFERRY_WIT_DIR=\"$PWD/wit\" FERRY_SDK_DIR=\"$PWD\" scripts/build-python-connector.sh . {world} \"$PWD/{name}.wasm\"\n"
-                ),
-            ));
+            interpreted(name, world, Interpreted::PYTHON, &mut files);
             python(name, kind, &mut files);
         }
         Lang::Js => {
-            files.extend(JS_SDK.iter().map(|(p, t)| (p.to_string(), t.to_string())));
-            files.push(("scripts/build-js-connector.sh".into(), JS_BUILD.into()));
-            files.push((
-                "build.sh".into(),
-                format!(
-                    "#!/usr/bin/env bash\n# Builds {name}.wasm with componentize-js (jco, installed once into ~/.cache/ferry/tools).\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\nFERRY_WIT_DIR=\"$PWD/wit\" FERRY_SDK_DIR=\"$PWD/ferry-sdk\" scripts/build-js-connector.sh . {world} \"$PWD/{name}.wasm\"\n"
-                ),
-            ));
+            interpreted(name, world, Interpreted::JS, &mut files);
             js(name, kind, &mut files);
         }
     }
@@ -118,6 +104,47 @@ pub fn write(name: &str, lang: Lang, kind: Kind, dir: &Path) -> Result<PathBuf, 
         }
     }
     Ok(root)
+}
+
+/// What a Python or JavaScript project carries besides its code.
+struct Interpreted {
+    /// The SDK files, by path in the project.
+    sdk: &'static [(&'static str, &'static str)],
+    /// Where the build script goes and its text.
+    script: (&'static str, &'static str),
+    /// The SDK folder the build script is pointed at, relative to the project.
+    sdk_dir: &'static str,
+    /// The tool, for build.sh's comment.
+    tool: &'static str,
+}
+
+impl Interpreted {
+    const PYTHON: Interpreted = Interpreted {
+        sdk: PYTHON_SDK,
+        script: ("scripts/build-python-connector.sh", PYTHON_BUILD),
+        sdk_dir: "",
+        tool: "componentize-py",
+    };
+    const JS: Interpreted = Interpreted {
+        sdk: JS_SDK,
+        script: ("scripts/build-js-connector.sh", JS_BUILD),
+        sdk_dir: "/ferry-sdk",
+        tool: "componentize-js (jco)",
+    };
+}
+
+/// The SDK copy, the build script and `build.sh` of a Python or JavaScript project.
+fn interpreted(name: &str, world: &str, lang: Interpreted, files: &mut Vec<(String, String)>) {
+    files.extend(lang.sdk.iter().map(|(p, t)| (p.to_string(), t.to_string())));
+    let (script, text) = lang.script;
+    files.push((script.into(), text.into()));
+    let (tool, sdk_dir) = (lang.tool, lang.sdk_dir);
+    files.push((
+        "build.sh".into(),
+        format!(
+            "#!/usr/bin/env bash\n# Builds {name}.wasm with {tool} (installed once into ~/.cache/ferry/tools).\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\nFERRY_WIT_DIR=\"$PWD/wit\" FERRY_SDK_DIR=\"$PWD{sdk_dir}\" {script} . {world} \"$PWD/{name}.wasm\"\n"
+        ),
+    ));
 }
 
 fn readme(name: &str, lang: Lang, kind: Kind) -> String {
