@@ -397,11 +397,7 @@ impl WorkerConfig {
                 1 << 20,
             )?
             .min(crate::wasm::engine::MAX_TASK_MEMORY as u64) as usize,
-            call_timeout_ms: limit(
-                "taskCallTimeoutMaxMs",
-                ceiling_defaults.call_timeout_ms,
-                10,
-            )?,
+            call_timeout_ms: limit("taskCallTimeoutMaxMs", ceiling_defaults.call_timeout_ms, 10)?,
         };
         let warnings = props
             .keys()

@@ -180,7 +180,16 @@ pub async fn check(
     let instantiate_ms = ms(started);
     let mut checks = vec![describe_is_valid(&info)];
     if run_kit {
-        checks.extend(Kit { runtime, code: &code, info: &info, config }.run().await);
+        checks.extend(
+            Kit {
+                runtime,
+                code: &code,
+                info: &info,
+                config,
+            }
+            .run()
+            .await,
+        );
     }
     Ok(Report {
         kind: code.kind,
@@ -251,7 +260,11 @@ impl Kit<'_> {
         let valid = matches!(accepted.outcome, Outcome::Passed(_));
         let mut checks = vec![accepted, self.validate_names_missing_keys().await];
         if !valid {
-            for name in ["task-configs-respect-max-tasks", self.data_check_name(), "guest-errors-are-reported"] {
+            for name in [
+                "task-configs-respect-max-tasks",
+                self.data_check_name(),
+                "guest-errors-are-reported",
+            ] {
                 checks.push(Check {
                     name,
                     outcome: Outcome::Skipped("the config given is not valid".into()),
@@ -286,8 +299,8 @@ impl Kit<'_> {
         if let Some(ms) = get(crate::config::CALL_TIMEOUT).and_then(|v| v.parse().ok()) {
             limits.call_timeout = Duration::from_millis(ms);
         }
-        limits.preopen_dir = get(crate::config::FILE_DIR)
-            .and_then(|d| std::fs::canonicalize(d).ok());
+        limits.preopen_dir =
+            get(crate::config::FILE_DIR).and_then(|d| std::fs::canonicalize(d).ok());
         limits.http = HttpGrant::from_config(get).unwrap_or_default();
         let map: crate::model::ConnectorConfig = config.iter().cloned().collect();
         limits.kafka = crate::model::KafkaGrant::from_config(&map);
@@ -318,7 +331,10 @@ impl Kit<'_> {
             .cloned()
             .collect();
         config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        if !config.iter().any(|(k, _)| k == crate::config::CONNECTOR_NAME) {
+        if !config
+            .iter()
+            .any(|(k, _)| k == crate::config::CONNECTOR_NAME)
+        {
             config.push((crate::config::CONNECTOR_NAME.into(), self.connector_name()));
         }
         config
@@ -388,7 +404,10 @@ impl Kit<'_> {
         Check {
             name: "validate-names-missing-keys",
             outcome: if problems.is_empty() {
-                Outcome::Passed(format!("each of {} named when missing", required.join(", ")))
+                Outcome::Passed(format!(
+                    "each of {} named when missing",
+                    required.join(", ")
+                ))
             } else {
                 Outcome::Failed(problems.join("; "))
             },
@@ -399,9 +418,16 @@ impl Kit<'_> {
         let mut problems = Vec::new();
         let mut counts = Vec::new();
         for max in [1u32, 2, 4] {
-            match self.plan(&self.with(&[("tasks.num", "4")], None), max).await {
-                Ok(tasks) if (1..=max as usize).contains(&tasks.len()) => counts.push(format!("{max}->{}", tasks.len())),
-                Ok(tasks) => problems.push(format!("max-tasks {max} gave {} task configs", tasks.len())),
+            match self
+                .plan(&self.with(&[("tasks.num", "4")], None), max)
+                .await
+            {
+                Ok(tasks) if (1..=max as usize).contains(&tasks.len()) => {
+                    counts.push(format!("{max}->{}", tasks.len()))
+                }
+                Ok(tasks) => {
+                    problems.push(format!("max-tasks {max} gave {} task configs", tasks.len()))
+                }
                 Err(e) => problems.push(format!("max-tasks {max}: {e}")),
             }
         }
@@ -433,9 +459,16 @@ impl Kit<'_> {
         committed: &[Position],
     ) -> Result<(Vec<Position>, Vec<Message>), String> {
         let ids = self.ids();
-        let mut task = SourceGuest::open(self.runtime, self.code, ids, &self.limits(config), config, committed)
-            .await
-            .map_err(|e| format!("open: {e}"))?;
+        let mut task = SourceGuest::open(
+            self.runtime,
+            self.code,
+            ids,
+            &self.limits(config),
+            config,
+            committed,
+        )
+        .await
+        .map_err(|e| format!("open: {e}"))?;
         let deadline = Instant::now() + PATIENCE;
         loop {
             match task.poll().await {
@@ -447,8 +480,13 @@ impl Kit<'_> {
                             offset: b.source_offset.clone(),
                         })
                         .collect();
-                    task.commit(&positions).await.map_err(|e| format!("commit: {e}"))?;
-                    let messages = batches.into_iter().flat_map(|b| b.records.messages).collect();
+                    task.commit(&positions)
+                        .await
+                        .map_err(|e| format!("commit: {e}"))?;
+                    let messages = batches
+                        .into_iter()
+                        .flat_map(|b| b.records.messages)
+                        .collect();
                     return Ok((positions, messages));
                 }
                 Ok(_) | Err(GuestFault::Retriable(_)) if Instant::now() < deadline => {
@@ -496,9 +534,15 @@ impl Kit<'_> {
         let name = "put-is-retried-after-retriable";
         let outcome = async {
             let config = self.task_config().await?;
-            let mut task = SinkGuest::open(self.runtime, self.code, self.ids(), &self.limits(&config), &config)
-                .await
-                .map_err(|e| format!("open: {e}"))?;
+            let mut task = SinkGuest::open(
+                self.runtime,
+                self.code,
+                self.ids(),
+                &self.limits(&config),
+                &config,
+            )
+            .await
+            .map_err(|e| format!("open: {e}"))?;
             let topic = self
                 .config
                 .iter()
@@ -540,7 +584,9 @@ impl Kit<'_> {
             Ok::<_, String>(Outcome::Passed(if retriable == 0 {
                 "put() and flush() of 3 records succeeded".into()
             } else {
-                format!("put() answered retriable {retriable} times, then the same batch was delivered")
+                format!(
+                    "put() answered retriable {retriable} times, then the same batch was delivered"
+                )
             }))
         }
         .await
@@ -569,23 +615,31 @@ impl Kit<'_> {
         let ids = self.ids();
         let limits = self.limits(&config);
         let result = match self.code.kind {
-            PluginKind::Source => SourceGuest::open(self.runtime, self.code, ids, &limits, &config, &[])
-                .await
-                .map(drop),
+            PluginKind::Source => {
+                SourceGuest::open(self.runtime, self.code, ids, &limits, &config, &[])
+                    .await
+                    .map(drop)
+            }
             PluginKind::Sink => SinkGuest::open(self.runtime, self.code, ids, &limits, &config)
                 .await
                 .map(drop),
         };
         let outcome = match result {
-            Err(GuestFault::InvalidConfig(m) | GuestFault::Returned(m) | GuestFault::Retriable(m)) => {
-                Outcome::Passed(format!("open() without `{}` returned an error: {m}", key.name))
-            }
+            Err(
+                GuestFault::InvalidConfig(m) | GuestFault::Returned(m) | GuestFault::Retriable(m),
+            ) => Outcome::Passed(format!(
+                "open() without `{}` returned an error: {m}",
+                key.name
+            )),
             Err(other) => Outcome::Failed(format!(
                 "open() without `{}` {} instead of returning an error: {other}",
                 key.name,
                 other.kind()
             )),
-            Ok(()) => Outcome::Failed(format!("open() without the required `{}` succeeded", key.name)),
+            Ok(()) => Outcome::Failed(format!(
+                "open() without the required `{}` succeeded",
+                key.name
+            )),
         };
         Check { name, outcome }
     }

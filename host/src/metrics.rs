@@ -79,6 +79,7 @@ struct Families {
     guest_memory: Gauge,
     compile_cache_hits: Counter,
     compile_cache_misses: Counter,
+    guests_recycled: Counter,
 }
 
 static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
@@ -104,6 +105,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
     guest_memory: Gauge::default(),
     compile_cache_hits: Counter::default(),
     compile_cache_misses: Counter::default(),
+    guests_recycled: Counter::default(),
 });
 
 /// Every task state, for the one-hot `ferry_task_state` gauge.
@@ -301,6 +303,11 @@ pub mod worker {
         FAMILIES.guest_memory.get()
     }
 
+    /// A task reopened its guest because its memory neared the limit (see `task::RECYCLE_AT`).
+    pub fn guest_recycled() {
+        FAMILIES.guests_recycled.inc();
+    }
+
     /// A compiled component was found in the cache (`true`) or compiled (`false`).
     pub fn compile_cache(hit: bool) {
         match hit {
@@ -424,6 +431,11 @@ pub fn encode(worker: &str) -> String {
         "compile_cache_misses",
         "Components compiled (not in the compile cache)",
         f.compile_cache_misses.clone(),
+    );
+    r.register(
+        "guests_recycled",
+        "Guests reopened at a safe point because their memory neared task.memory.max.bytes",
+        f.guests_recycled.clone(),
     );
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &r)

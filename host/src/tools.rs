@@ -106,8 +106,9 @@ fn check(
         }
     };
     let scratch = cache_dir.is_none();
-    let cache = cache_dir
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("ferry-check-{}", std::process::id())));
+    let cache = cache_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ferry-check-{}", std::process::id()))
+    });
     let result = runtime.block_on(async {
         let wasm = WasmRuntime::new(&cache).map_err(|e| e.to_string())?;
         conformance::check(&wasm, &file, &config, run_kit)
@@ -125,10 +126,20 @@ fn check(
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         let d = &report.describe;
-        println!("{}: {} {} ({:?}, ferry:connector@{})", file.display(), d.name, d.version, report.kind, report.wit_version);
+        println!(
+            "{}: {} {} ({:?}, ferry:connector@{})",
+            file.display(),
+            d.name,
+            d.version,
+            report.kind,
+            report.wit_version
+        );
         println!(
             "  size {:.1} MB, compile {:.0} ms (from cache {:.1} ms), instantiate + describe {:.1} ms",
             report.size_bytes as f64 / 1e6,

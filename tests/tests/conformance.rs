@@ -30,7 +30,14 @@ fn check(plugin: &str, config: &[(&str, String)]) -> (i32, Value) {
     let log = String::from_utf8_lossy(&out.stderr);
     let mut report: Value = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("ferry check {plugin}: no JSON report: {text}\n{log}"));
-    let tail: String = log.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = log
+        .chars()
+        .rev()
+        .take(3000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     report["log"] = json!(tail);
     (out.status.code().unwrap_or(-1), report)
 }
@@ -62,19 +69,29 @@ fn assert_conforms(plugin: &str, config: &[(&str, String)]) -> Value {
         "task-configs-respect-max-tasks",
         "guest-errors-are-reported",
     ] {
-        assert!(names.contains(&expected), "{plugin}: {expected} missing from {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{plugin}: {expected} missing from {names:?}"
+        );
     }
     // Skipped only where the connector has nothing to check (no required key of its own).
     let failed: Vec<_> = checks
         .iter()
         .filter(|(_, o, d)| o != "passed" && !(o == "skipped" && d.contains("no required key")))
         .collect();
-    assert!(failed.is_empty(), "{plugin}: {failed:?}\nlog: {}", report["log"]);
+    assert!(
+        failed.is_empty(),
+        "{plugin}: {failed:?}\nlog: {}",
+        report["log"]
+    );
     assert_eq!(code, 0, "{plugin}: {report}");
     println!(
         "{plugin}: {} {}, compile {:.0} ms, cached {:.1} ms, instantiate {:.1} ms",
-        report["kind"], report["wit_version"], report["compile_ms"].as_f64().unwrap(),
-        report["compile_cached_ms"].as_f64().unwrap(), report["instantiate_ms"].as_f64().unwrap()
+        report["kind"],
+        report["wit_version"],
+        report["compile_ms"].as_f64().unwrap(),
+        report["compile_cached_ms"].as_f64().unwrap(),
+        report["instantiate_ms"].as_f64().unwrap()
     );
     report
 }
@@ -84,12 +101,18 @@ fn rust_connectors_conform() {
     assert_conforms("datagen", &[("datagen.topic", unique("kit"))]);
     assert_conforms(
         "legacy-source",
-        &[("legacy.topic", unique("kit")), ("legacy.count", "1000".into())],
+        &[
+            ("legacy.topic", unique("kit")),
+            ("legacy.count", "1000".into()),
+        ],
     );
     let dir = temp_dir("kit-files");
     assert_conforms(
         "file-sink",
-        &[("rocketmq.topics", unique("kit")), ("file.dir", dir.display().to_string())],
+        &[
+            ("rocketmq.topics", unique("kit")),
+            ("file.dir", dir.display().to_string()),
+        ],
     );
     assert!(
         ferry_tests::sink_lines(&dir).len() >= 3,
@@ -130,7 +153,10 @@ fn kafka_connectors_conform() {
     );
     assert_conforms(
         "kafka-sink",
-        &[("rocketmq.topics", topic), ("kafka.bootstrap.server", kafka::bootstrap())],
+        &[
+            ("rocketmq.topics", topic),
+            ("kafka.bootstrap.server", kafka::bootstrap()),
+        ],
     );
 }
 
@@ -153,23 +179,40 @@ fn python_and_javascript_connectors_conform() {
             let records: Vec<Value> = (after..after + 5)
                 .map(|n| json!({"key": format!("k{n}"), "value": format!("{n} kit")}))
                 .collect();
-            (200, serde_json::to_vec(&json!({"records": records, "cursor": (after + 5).to_string()})).unwrap())
+            (
+                200,
+                serde_json::to_vec(&json!({"records": records, "cursor": (after + 5).to_string()}))
+                    .unwrap(),
+            )
         })
     };
     let report = assert_conforms(
         "http-sink",
-        &[("rocketmq.topics", unique("kit")), ("http.url", server.url("/in"))],
+        &[
+            ("rocketmq.topics", unique("kit")),
+            ("http.url", server.url("/in")),
+        ],
     );
     let retried = outcomes(&report)
         .into_iter()
         .find(|(n, _, _)| n == "put-is-retried-after-retriable")
         .unwrap();
     assert!(retried.2.contains("retriable 2 times"), "{retried:?}");
-    assert_eq!(report["describe"]["config_keys"].as_array().unwrap().iter()
-        .find(|k| k["name"] == "http.headers").unwrap()["secret"], true);
+    assert_eq!(
+        report["describe"]["config_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "http.headers")
+            .unwrap()["secret"],
+        true
+    );
     assert_conforms(
         "http-source",
-        &[("http.topic", unique("kit")), ("http.url", server.url("/feed"))],
+        &[
+            ("http.topic", unique("kit")),
+            ("http.url", server.url("/feed")),
+        ],
     );
 }
 
@@ -177,15 +220,24 @@ fn python_and_javascript_connectors_conform() {
 fn the_kit_catches_a_connector_that_traps() {
     let (code, report) = check("test-faults", &[("fault.mode", "panic".into())]);
     assert_eq!(code, 1, "{report}");
-    let failed: Vec<_> = outcomes(&report).into_iter().filter(|(_, o, _)| o == "failed").collect();
+    let failed: Vec<_> = outcomes(&report)
+        .into_iter()
+        .filter(|(_, o, _)| o == "failed")
+        .collect();
     assert!(
-        failed.iter().any(|(n, _, d)| n == "positions-round-trip" && d.contains("panic")),
+        failed
+            .iter()
+            .any(|(n, _, d)| n == "positions-round-trip" && d.contains("panic")),
         "{failed:?}"
     );
     // A file that is not a component is refused with exit code 2 and a reason.
     let bogus = temp_dir("kit-bogus").join("bogus.wasm");
     std::fs::write(&bogus, b"not wasm").unwrap();
-    let out = Command::new(ferry_bin()).arg("check").arg(&bogus).output().unwrap();
+    let out = Command::new(ferry_bin())
+        .arg("check")
+        .arg(&bogus)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus.wasm"));
 }
@@ -195,14 +247,25 @@ fn the_kit_catches_a_connector_that_traps() {
 #[test]
 fn ferry_new_projects_build_and_conform() {
     let dir = temp_dir("ferry-new");
-    for (lang, kind) in [("rust", "source"), ("rust", "sink"), ("python", "source"), ("python", "sink"), ("js", "source"), ("js", "sink")] {
+    for (lang, kind) in [
+        ("rust", "source"),
+        ("rust", "sink"),
+        ("python", "source"),
+        ("python", "sink"),
+        ("js", "source"),
+        ("js", "sink"),
+    ] {
         let name = format!("my-{lang}-{kind}");
         let out = Command::new(ferry_bin())
             .args(["new", &name, "--lang", lang, "--kind", kind, "--dir"])
             .arg(&dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "ferry new {name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ferry new {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = Command::new("bash")
             .arg(dir.join(&name).join("test.sh"))
             .arg("--cache-dir")
@@ -210,16 +273,32 @@ fn ferry_new_projects_build_and_conform() {
             .env("FERRY", ferry_bin())
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "{name}/test.sh failed:\n{text}");
         assert!(!text.contains("FAIL"), "{text}");
         assert!(text.contains("pass validate-names-missing-keys"), "{text}");
-        let data_check = if kind == "source" { "pass positions-round-trip" } else { "pass put-is-retried-after-retriable" };
+        let data_check = if kind == "source" {
+            "pass positions-round-trip"
+        } else {
+            "pass put-is-retried-after-retriable"
+        };
         assert!(text.contains(data_check), "{text}");
     }
     // A second `new` over an existing project refuses instead of overwriting it.
     let out = Command::new(ferry_bin())
-        .args(["new", "my-rust-sink", "--lang", "rust", "--kind", "sink", "--dir"])
+        .args([
+            "new",
+            "my-rust-sink",
+            "--lang",
+            "rust",
+            "--kind",
+            "sink",
+            "--dir",
+        ])
         .arg(&dir)
         .output()
         .unwrap();

@@ -67,22 +67,41 @@ fn python_http_sink_posts_every_record_as_produced_through_a_503_phase() {
     let lines = accepted.lock().unwrap().clone();
     let duplicates = assert_complete(&numbers(&lines), total);
     for line in &lines {
-        let n: u64 = line["value"].as_str().unwrap().split(' ').next().unwrap().parse().unwrap();
+        let n: u64 = line["value"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let mut value = format!("{n} ");
         value.extend(std::iter::repeat_n('x', 64 - value.len()));
         assert_eq!(line["value"], value, "{line}");
         assert_eq!(line["value_encoding"], "text", "{line}");
         assert_eq!(line["key"], format!("k{n}"), "{line}");
         assert_eq!(line["topic"], topic.as_str(), "{line}");
-        assert!(line["timestamp"].as_i64().unwrap() > 1_600_000_000_000, "{line}");
+        assert!(
+            line["timestamp"].as_i64().unwrap() > 1_600_000_000_000,
+            "{line}"
+        );
     }
-    assert_eq!(refused.load(Ordering::SeqCst), failing, "the 503 phase happened");
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        failing,
+        "the 503 phase happened"
+    );
     let requests = server.received();
-    assert!(requests.iter().all(|r| r.method == "POST" && r.target == "/ingest?src=ferry"));
     assert!(
         requests
             .iter()
-            .all(|r| r.header("authorization") == Some("Bearer s3cret-token") && r.header("x-tenant") == Some("t1")),
+            .all(|r| r.method == "POST" && r.target == "/ingest?src=ferry")
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("authorization") == Some("Bearer s3cret-token")
+                && r.header("x-tenant") == Some("t1")),
         "every request carries the configured headers"
     );
     let status = worker.status(&sink);
@@ -99,7 +118,12 @@ fn python_http_sink_posts_every_record_as_produced_through_a_503_phase() {
 
 #[test]
 fn python_http_sink_fails_on_a_4xx_with_the_response_body() {
-    let server = HttpServer::start(|_| (400, b"{\"error\":\"field 'value' is not an order\"}".to_vec()));
+    let server = HttpServer::start(|_| {
+        (
+            400,
+            b"{\"error\":\"field 'value' is not an order\"}".to_vec(),
+        )
+    });
     let worker = Worker::start(&["datagen", "http-sink"]);
     let topic = unique("http-4xx");
     worker.create(
@@ -115,8 +139,13 @@ fn python_http_sink_fails_on_a_4xx_with_the_response_body() {
         let s = worker.status(&sink);
         (s["tasks"][0]["state"] == "FAILED").then_some(s)
     });
-    let message = status["tasks"][0]["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("HTTP 400") && message.contains("is not an order"), "{status}");
+    let message = status["tasks"][0]["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("HTTP 400") && message.contains("is not an order"),
+        "{status}"
+    );
 }
 
 /// Pages of the server's records: `?after=<cursor>` answers the records after it.
@@ -135,7 +164,9 @@ fn javascript_http_source_resumes_after_the_last_acknowledged_cursor_across_a_si
     let server = HttpServer::start(move |request| {
         // Slow enough that the kill lands mid-stream.
         std::thread::sleep(Duration::from_millis(15));
-        let after = request.query("after").map(|a| a.parse().expect("a numeric cursor"));
+        let after = request
+            .query("after")
+            .map(|a| a.parse().expect("a numeric cursor"));
         (200, page(total, 20, after))
     });
     let mut worker = Worker::start(&["http-source", "file-sink"]);
@@ -174,7 +205,11 @@ fn javascript_http_source_resumes_after_the_last_acknowledged_cursor_across_a_si
         .query("after")
         .map(|a| a.parse::<u64>().unwrap())
         .unwrap_or_else(|| {
-            let targets: Vec<&str> = after_restart.iter().take(5).map(|r| r.target.as_str()).collect();
+            let targets: Vec<&str> = after_restart
+                .iter()
+                .take(5)
+                .map(|r| r.target.as_str())
+                .collect();
             panic!("the restarted task sends its cursor; requests after the restart: {targets:?}")
         });
     // The position the REST API showed may be a little ahead of the durable one (positions
@@ -182,9 +217,14 @@ fn javascript_http_source_resumes_after_the_last_acknowledged_cursor_across_a_si
     // from a stored cursor, not from the start.
     assert!(first > 0, "the restarted task began from the start again");
     let lines = ferry_tests::sink_lines(&out);
-    let sample = lines.iter().find(|l| l["value"] == "7 from-http").expect("record 7");
+    let sample = lines
+        .iter()
+        .find(|l| l["value"] == "7 from-http")
+        .expect("record 7");
     assert_eq!(sample["key"], "k7", "{sample}");
-    println!("http-source: {total} records, killed at cursor {stored}, resumed at {first}, {duplicates} duplicates");
+    println!(
+        "http-source: {total} records, killed at cursor {stored}, resumed at {first}, {duplicates} duplicates"
+    );
 }
 
 #[test]
@@ -197,8 +237,10 @@ fn http_grants_are_checked_when_a_connector_is_created() {
         worker.request(
             "POST",
             "/connectors",
-            Some(&json!({"name": name, "config": {"connector-class": "http-sink",
-                "rocketmq.topics": unique("t"), "http.url": url}})),
+            Some(
+                &json!({"name": name, "config": {"connector-class": "http-sink",
+                "rocketmq.topics": unique("t"), "http.url": url}}),
+            ),
         )
     };
     let (code, body) = create(&unique("outside"), "http://127.0.0.1:9/");

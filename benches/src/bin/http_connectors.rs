@@ -26,7 +26,10 @@ fn main() -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;
     let worker = FerryWorker::start(stamp)?;
-    println!("Ferry HTTP connectors, end to end, one task each ({total} x {} KiB)", VALUE_BYTES / 1024);
+    println!(
+        "Ferry HTTP connectors, end to end, one task each ({total} x {} KiB)",
+        VALUE_BYTES / 1024
+    );
 
     // http-sink (Python).
     let received = Arc::new(AtomicU64::new(0));
@@ -62,18 +65,28 @@ fn main() -> anyhow::Result<()> {
         "http-sink (Python):       {sink_rate:>8.0} rec/s, worker CPU {:.1} us/rec, server got {} records (target >= 10,000 rec/s: {})",
         cpu.as_secs_f64() * 1e6 / total as f64,
         received.load(Ordering::Relaxed),
-        if sink_rate >= 10_000.0 { "pass" } else { "MISSED" }
+        if sink_rate >= 10_000.0 {
+            "pass"
+        } else {
+            "MISSED"
+        }
     );
 
     // http-source (JavaScript).
     let value = "x".repeat(VALUE_BYTES - 8);
     let source_server = HttpServer::start_with(false, move |request| {
-        let after: u64 = request.query("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+        let after: u64 = request
+            .query("after")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
         let end = (after + 500).min(total);
         let records: Vec<serde_json::Value> = (after..end)
             .map(|n| json!({"key": format!("k{n}"), "value": format!("{n:07} {value}")}))
             .collect();
-        (200, serde_json::to_vec(&json!({"records": records, "cursor": end.to_string()})).unwrap())
+        (
+            200,
+            serde_json::to_vec(&json!({"records": records, "cursor": end.to_string()})).unwrap(),
+        )
     });
     let cpu = worker.cpu();
     let took = worker.measure(
@@ -87,7 +100,11 @@ fn main() -> anyhow::Result<()> {
     println!(
         "http-source (JavaScript): {source_rate:>8.0} rec/s, worker CPU {:.1} us/rec (target >= 10,000 rec/s: {})",
         cpu.as_secs_f64() * 1e6 / total as f64,
-        if source_rate >= 10_000.0 { "pass" } else { "MISSED" }
+        if source_rate >= 10_000.0 {
+            "pass"
+        } else {
+            "MISSED"
+        }
     );
     println!("worker RSS after both: {:.0} MiB", worker.rss_mib());
     Ok(())

@@ -25,6 +25,24 @@ use crate::wasm::{GuestLimits, PluginKind};
 
 pub use status::{StatusCell, TaskLifecycle, TaskStatus};
 
+/// Past this share of `task.memory.max.bytes` a task reopens its guest at a safe point (a
+/// source after every in-flight batch is acknowledged and committed, a sink after `flush()`),
+/// instead of waiting for an out-of-memory fault and a restart with backoff: guests built with
+/// componentize-js and componentize-py leak the buffers that cross the boundary.
+pub const RECYCLE_AT: f64 = 0.75;
+
+/// Logs why a task reopens its guest.
+fn log_recycle(used: usize, max: usize) {
+    tracing::info!(
+        "guest memory {} MiB is past {:.0}% of task.memory.max.bytes ({} MiB): reopening the \
+         guest at its committed positions",
+        used >> 20,
+        RECYCLE_AT * 100.0,
+        max >> 20
+    );
+    crate::metrics::worker::guest_recycled();
+}
+
 /// Everything one task needs to run.
 pub struct TaskSpec {
     /// Connector name and task index.

@@ -156,6 +156,11 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     status.metrics().batches.inc();
                     restarts.reset();
                     retries.reset();
+                    // Everything put so far is flushed: a new guest can take over here.
+                    if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
+                        super::log_recycle(used, max);
+                        continue 'guest;
+                    }
                 }
                 Err(GuestFault::Retriable(reason)) => {
                     pending.push_front(batch);

@@ -224,6 +224,26 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     {
                         in_flight.push_back(d);
                     }
+                    if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
+                        // As on a plugin change: the next guest starts after what is in flight.
+                        let settled = settle(
+                            &mut in_flight,
+                            &mut commits,
+                            true,
+                            &mut guest,
+                            &deps,
+                            &spec,
+                            &status,
+                        )
+                        .await;
+                        if let Err(fault) = settled {
+                            wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx)
+                                .await;
+                        } else {
+                            super::log_recycle(used, max);
+                        }
+                        continue 'guest;
+                    }
                 }
                 Err(GuestFault::Retriable(reason)) => {
                     // The source is briefly unavailable (e.g. Kafka down): keep the guest, wait.

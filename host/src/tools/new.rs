@@ -27,21 +27,48 @@ pub enum Kind {
 /// The WIT every project carries (`wit/`), as the host reads it.
 const WIT: &[(&str, &str)] = &[
     ("connector.wit", include_str!("../../../wit/connector.wit")),
-    ("deps/connector-0.1.0/connector.wit", include_str!("../../../wit/deps/connector-0.1.0/connector.wit")),
-    ("deps/wasi-http/http.wit", include_str!("../../../wit/deps/wasi-http/http.wit")),
-    ("deps/wasi-io/io.wit", include_str!("../../../wit/deps/wasi-io/io.wit")),
-    ("deps/wasi-clocks/clocks.wit", include_str!("../../../wit/deps/wasi-clocks/clocks.wit")),
+    (
+        "deps/connector-0.1.0/connector.wit",
+        include_str!("../../../wit/deps/connector-0.1.0/connector.wit"),
+    ),
+    (
+        "deps/wasi-http/http.wit",
+        include_str!("../../../wit/deps/wasi-http/http.wit"),
+    ),
+    (
+        "deps/wasi-io/io.wit",
+        include_str!("../../../wit/deps/wasi-io/io.wit"),
+    ),
+    (
+        "deps/wasi-clocks/clocks.wit",
+        include_str!("../../../wit/deps/wasi-clocks/clocks.wit"),
+    ),
 ];
 
 const PYTHON_SDK: &[(&str, &str)] = &[
-    ("ferry_sdk/__init__.py", include_str!("../../../sdk/python/ferry_sdk/__init__.py")),
-    ("ferry_sdk/config.py", include_str!("../../../sdk/python/ferry_sdk/config.py")),
-    ("ferry_sdk/http.py", include_str!("../../../sdk/python/ferry_sdk/http.py")),
-    ("ferry_sdk/records.py", include_str!("../../../sdk/python/ferry_sdk/records.py")),
+    (
+        "ferry_sdk/__init__.py",
+        include_str!("../../../sdk/python/ferry_sdk/__init__.py"),
+    ),
+    (
+        "ferry_sdk/config.py",
+        include_str!("../../../sdk/python/ferry_sdk/config.py"),
+    ),
+    (
+        "ferry_sdk/http.py",
+        include_str!("../../../sdk/python/ferry_sdk/http.py"),
+    ),
+    (
+        "ferry_sdk/records.py",
+        include_str!("../../../sdk/python/ferry_sdk/records.py"),
+    ),
 ];
 
 const JS_SDK: &[(&str, &str)] = &[
-    ("ferry-sdk/config.js", include_str!("../../../sdk/js/config.js")),
+    (
+        "ferry-sdk/config.js",
+        include_str!("../../../sdk/js/config.js"),
+    ),
     ("ferry-sdk/http.js", include_str!("../../../sdk/js/http.js")),
 ];
 
@@ -149,7 +176,9 @@ fn interpreted(name: &str, world: &str, lang: Interpreted, files: &mut Vec<(Stri
 
 fn readme(name: &str, lang: Lang, kind: Kind) -> String {
     let what = match kind {
-        Kind::Source => "a source that writes `count` numbered records to the RocketMQ topic `topic` and resumes after the last acknowledged one",
+        Kind::Source => {
+            "a source that writes `count` numbered records to the RocketMQ topic `topic` and resumes after the last acknowledged one"
+        }
         Kind::Sink => "a sink that logs how many records it received from `rocketmq.topics`",
     };
     format!(

@@ -271,6 +271,15 @@ struct Guarded {
 }
 
 impl Guarded {
+    /// Whether the guest's linear memory has grown past `recycle_at` of its limit: some
+    /// toolchains never free what crosses the boundary (componentize-js and componentize-py
+    /// leak buffers), so the task reopens the guest at a safe point before it runs out.
+    fn outgrown(&self, recycle_at: f64) -> Option<(usize, usize)> {
+        let used = self.store.data().limiter.granted;
+        let max = self.limits.memory_max;
+        (used as f64 > max as f64 * recycle_at).then_some((used, max))
+    }
+
     fn new(runtime: &WasmRuntime, ids: TaskIds, limits: &GuestLimits) -> Result<Self, GuestFault> {
         let tail = OutputTail::default();
         let mut wasi = WasiCtxBuilder::new();
@@ -489,6 +498,11 @@ impl SourceGuest {
         }
     }
 
+    /// The guest's memory and its limit, when it has grown past `recycle_at` of the limit.
+    pub fn outgrown(&self, recycle_at: f64) -> Option<(usize, usize)> {
+        self.guard.outgrown(recycle_at)
+    }
+
     /// `commit(positions)`, after RocketMQ acknowledged them.
     pub async fn commit(&mut self, positions: &[Position]) -> Result<(), GuestFault> {
         self.guard.arm();
@@ -563,6 +577,11 @@ impl SinkGuest {
                 self.guard.finish("put", r)?.map_err(put_failed)
             }
         }
+    }
+
+    /// The guest's memory and its limit, when it has grown past `recycle_at` of the limit.
+    pub fn outgrown(&self, recycle_at: f64) -> Option<(usize, usize)> {
+        self.guard.outgrown(recycle_at)
     }
 
     /// `flush()`: makes everything `put()` so far durable; called before offsets are committed,

@@ -56,10 +56,12 @@ impl Origin {
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if authority.contains('@') {
-            return Err(format!("`{text}`: user info in a URL is not supported (use http.headers)"));
+            return Err(format!(
+                "`{text}`: user info in a URL is not supported (use http.headers)"
+            ));
         }
-        let (host, port) = split_authority(authority)
-            .ok_or_else(|| format!("`{text}` does not name a host"))?;
+        let (host, port) =
+            split_authority(authority).ok_or_else(|| format!("`{text}` does not name a host"))?;
         let port = match (port, &scheme) {
             (Some(p), _) => Some(p),
             (None, Some(s)) => Some(default_port(s)),
@@ -133,7 +135,10 @@ impl HttpGrant {
         let mut origins = Vec::new();
         if let Some(url) = get(URL_KEY).filter(|u| !u.trim().is_empty()) {
             if !url.contains("://") {
-                return Err((URL_KEY.into(), format!("`{url}` needs a scheme (http:// or https://)")));
+                return Err((
+                    URL_KEY.into(),
+                    format!("`{url}` needs a scheme (http:// or https://)"),
+                ));
             }
             origins.push(Origin::parse(url).map_err(|e| (URL_KEY.to_string(), e))?);
         }
@@ -300,17 +305,22 @@ async fn send(
     let connect_timeout = options
         .connect_timeout
         .unwrap_or(CONNECT_TIMEOUT.min(max_wait));
-    let first_byte = options.first_byte_timeout.unwrap_or(READ_TIMEOUT.min(max_wait));
+    let first_byte = options
+        .first_byte_timeout
+        .unwrap_or(READ_TIMEOUT.min(max_wait));
     let between_bytes = options
         .between_bytes_timeout
         .unwrap_or(READ_TIMEOUT.min(max_wait));
-    let tcp = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect((host.as_str(), port)))
-        .await
-        .map_err(|_| HttpError::ConnectionTimeout)?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
-            _ => HttpError::Connect(e),
-        })?;
+    let tcp = tokio::time::timeout(
+        connect_timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| HttpError::ConnectionTimeout)?
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
+        _ => HttpError::Connect(e),
+    })?;
     let _ = tcp.set_nodelay(true);
     let path = request
         .uri()
@@ -369,7 +379,9 @@ where
             let Some(frame) = frame else { break };
             if let Ok(data) = frame?.into_data() {
                 if bytes.len() + data.len() > MAX_RESPONSE_BYTES {
-                    return Err(HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BYTES as u64)));
+                    return Err(HttpError::HttpResponseBodySize(Some(
+                        MAX_RESPONSE_BYTES as u64,
+                    )));
                 }
                 bytes.extend_from_slice(&data);
             }
@@ -390,8 +402,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn grant(pairs: &[(&str, &str)]) -> Result<HttpGrant, (String, String)> {
-        let config: BTreeMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         HttpGrant::from_config(|k| config.get(k))
     }
 
@@ -399,15 +413,24 @@ mod tests {
     fn a_grant_is_the_origin_of_http_url_plus_the_allowed_hosts() {
         let g = grant(&[
             (URL_KEY, "http://Sink.example:8080/ingest?x=1"),
-            (ALLOWED_HOSTS_KEY, "auth.example, https://[::1]:8443, other.example:9000"),
+            (
+                ALLOWED_HOSTS_KEY,
+                "auth.example, https://[::1]:8443, other.example:9000",
+            ),
         ])
         .unwrap();
         assert!(g.allows("http", "sink.example", 8080));
-        assert!(!g.allows("https", "sink.example", 8080), "the scheme is part of http.url's origin");
+        assert!(
+            !g.allows("https", "sink.example", 8080),
+            "the scheme is part of http.url's origin"
+        );
         assert!(!g.allows("http", "sink.example", 80), "so is the port");
         assert!(g.allows("https", "auth.example", 443));
         assert!(g.allows("http", "auth.example", 80));
-        assert!(!g.allows("http", "auth.example", 8080), "a bare host means its default ports");
+        assert!(
+            !g.allows("http", "auth.example", 8080),
+            "a bare host means its default ports"
+        );
         assert!(g.allows("https", "::1", 8443));
         assert!(g.allows("http", "other.example", 9000));
         assert!(!g.allows("http", "evil.example", 8080));
@@ -416,11 +439,24 @@ mod tests {
 
     #[test]
     fn bad_origins_name_their_key() {
-        assert_eq!(grant(&[(URL_KEY, "sink.example/x")]).unwrap_err().0, URL_KEY);
-        assert_eq!(grant(&[(URL_KEY, "ftp://sink.example")]).unwrap_err().0, URL_KEY);
-        assert_eq!(grant(&[(URL_KEY, "http://u:p@sink.example")]).unwrap_err().0, URL_KEY);
         assert_eq!(
-            grant(&[(ALLOWED_HOSTS_KEY, "a.example:notaport")]).unwrap_err().0,
+            grant(&[(URL_KEY, "sink.example/x")]).unwrap_err().0,
+            URL_KEY
+        );
+        assert_eq!(
+            grant(&[(URL_KEY, "ftp://sink.example")]).unwrap_err().0,
+            URL_KEY
+        );
+        assert_eq!(
+            grant(&[(URL_KEY, "http://u:p@sink.example")])
+                .unwrap_err()
+                .0,
+            URL_KEY
+        );
+        assert_eq!(
+            grant(&[(ALLOWED_HOSTS_KEY, "a.example:notaport")])
+                .unwrap_err()
+                .0,
             ALLOWED_HOSTS_KEY
         );
     }
@@ -437,7 +473,9 @@ mod tests {
         url: &str,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let future = sender.send_request(get(url), None, Box::new(async { Ok(()) }));
-        std::pin::Pin::from(future).await.map(|(response, _)| response)
+        std::pin::Pin::from(future)
+            .await
+            .map(|(response, _)| response)
     }
 
     #[tokio::test]
@@ -450,7 +488,9 @@ mod tests {
                 let mut buf = [0u8; 1024];
                 let _ = stream.read(&mut buf).await;
                 let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+                    )
                     .await;
             }
         });
@@ -476,18 +516,30 @@ mod tests {
         ] {
             match sent(&mut sender, &refused).await {
                 Err(HttpError::HttpRequestDenied) => {}
-                other => panic!("{refused}: expected a denial, got {:?}", other.map(|r| r.status())),
+                other => panic!(
+                    "{refused}: expected a denial, got {:?}",
+                    other.map(|r| r.status())
+                ),
             }
         }
     }
 
     #[test]
     fn the_egress_allowlist_bounds_every_granted_host() {
-        let g = grant(&[(URL_KEY, "https://api.example.com"), (ALLOWED_HOSTS_KEY, "127.0.0.1")])
-            .unwrap();
+        let g = grant(&[
+            (URL_KEY, "https://api.example.com"),
+            (ALLOWED_HOSTS_KEY, "127.0.0.1"),
+        ])
+        .unwrap();
         assert!(EgressAllowlist::default().check(&g).is_ok());
-        assert!(EgressAllowlist::parse("*.example.com, 127.0.0.1").check(&g).is_ok());
-        let refused = EgressAllowlist::parse("*.example.com").check(&g).unwrap_err();
+        assert!(
+            EgressAllowlist::parse("*.example.com, 127.0.0.1")
+                .check(&g)
+                .is_ok()
+        );
+        let refused = EgressAllowlist::parse("*.example.com")
+            .check(&g)
+            .unwrap_err();
         assert!(refused.contains("127.0.0.1"), "{refused}");
     }
 }
