@@ -1,6 +1,7 @@
 // bench-sink-js: JavaScript twin of the Rust `bench-sink` (counts what it receives), to
 // measure what the JavaScript runtime costs per record in put().
-import { describeKeys, readConfig, sameConfigPerTask } from './ferry-sdk/config.js';
+import { readConfig } from './ferry-sdk/config.js';
+import { connector } from './ferry-sdk/connector.js';
 
 const KEYS = [{ name: 'rocketmq.topics', required: true, doc: 'RocketMQ topics to read (comma list)' }];
 
@@ -25,15 +26,4 @@ class SinkTask {
   flush() {}
 }
 
-export const sink = {
-  describe() {
-    return { name: 'bench-sink-js', version: '0.1.0', aliases: [], configKeys: describeKeys(KEYS) };
-  },
-  validate(pairs) {
-    readConfig(KEYS, pairs);
-  },
-  taskConfigs(pairs, maxTasks) {
-    return sameConfigPerTask(pairs, maxTasks);
-  },
-  SinkTask,
-};
+export const sink = connector({ name: 'bench-sink-js', keys: KEYS, SinkTask });

@@ -1,7 +1,8 @@
 // datagen-js: JavaScript twin of the Rust `datagen` (record n: key `k<n>`, value `n ` padded
 // with `x` to `datagen.size` bytes), to measure what the JavaScript runtime costs per record.
 import { nowMs } from 'ferry:connector/clock@0.1.0';
-import { describeKeys, readConfig, sameConfigPerTask } from './ferry-sdk/config.js';
+import { readConfig } from './ferry-sdk/config.js';
+import { connector } from './ferry-sdk/connector.js';
 
 const KEYS = [
   { name: 'datagen.topic', required: true, doc: 'The RocketMQ topic to write to' },
@@ -44,15 +45,4 @@ class SourceTask {
   commit(_positions) {}
 }
 
-export const source = {
-  describe() {
-    return { name: 'datagen-js', version: '0.1.0', aliases: [], configKeys: describeKeys(KEYS) };
-  },
-  validate(pairs) {
-    readConfig(KEYS, pairs);
-  },
-  taskConfigs(pairs, _maxTasks) {
-    return sameConfigPerTask(pairs, 1);
-  },
-  SourceTask,
-};
+export const source = connector({ name: 'datagen-js', keys: KEYS, maxTasks: 1, SourceTask });

@@ -1,12 +1,10 @@
 """datagen-py: Python twin of the Rust `datagen` (record n: key `k<n>`, value `n ` padded with
 `x` to `datagen.size` bytes), to measure what the Python runtime costs per record."""
 
-from typing import List, Tuple
-
 from wit_world import exports
-from wit_world.imports.ferry_connector_types_0_2_0 import ConnectorInfo
 
-from ferry_sdk.config import Config, Key, describe_keys, same_config_per_task
+from ferry_sdk.config import Key
+from ferry_sdk.connector import Connector
 
 KEYS = [
     Key("datagen.topic", "The RocketMQ topic to write to", required=True),
@@ -16,12 +14,5 @@ KEYS = [
 ]
 
 
-class Source(exports.Source):
-    def describe(self) -> ConnectorInfo:
-        return ConnectorInfo("datagen-py", "0.1.0", [], describe_keys(KEYS))
-
-    def validate(self, config: List[Tuple[str, str]]) -> None:
-        Config(KEYS, config).check()
-
-    def task_configs(self, config: List[Tuple[str, str]], max_tasks: int) -> List[List[Tuple[str, str]]]:
-        return same_config_per_task(config, 1)
+class Source(Connector, exports.Source):
+    NAME, VERSION, KEYS, MAX_TASKS = "datagen-py", "0.1.0", KEYS, 1

@@ -7,21 +7,16 @@ response body. Built with componentize-py against `ferry:connector/http-sink-con
 
 from typing import List, Tuple
 
-from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports.ferry_connector_types_0_2_0 import ConnectorInfo
 
-from ferry_sdk.config import Config, describe_keys, same_config_per_task
+from ferry_sdk.config import Config
+from ferry_sdk.connector import Connector
 from keys import KEYS, parse_headers
 
 
-class Sink(exports.Sink):
-    def describe(self) -> ConnectorInfo:
-        return ConnectorInfo("http-sink", "0.1.0", [], describe_keys(KEYS))
+class Sink(Connector, exports.Sink):
+    NAME, VERSION, KEYS = "http-sink", "0.1.0", KEYS
 
     def validate(self, config: List[Tuple[str, str]]) -> None:
-        Config(KEYS, config).check()
+        super().validate(config)
         parse_headers(Config(KEYS, config).get("http.headers"))
-
-    def task_configs(self, config: List[Tuple[str, str]], max_tasks: int) -> List[List[Tuple[str, str]]]:
-        return same_config_per_task(config, max_tasks)

@@ -7,7 +7,8 @@
 import { log } from 'ferry:connector/log@0.1.0';
 import { nowMs } from 'ferry:connector/clock@0.1.0';
 import { request, HttpError } from './ferry-sdk/http.js';
-import { describeKeys, readConfig, sameConfigPerTask } from './ferry-sdk/config.js';
+import { readConfig } from './ferry-sdk/config.js';
+import { connector } from './ferry-sdk/connector.js';
 
 const KEYS = [
   { name: 'http.url', required: true, kind: 'url', doc: 'The endpoint polled with GET; the host lets the task reach only this origin and http.allowed.hosts' },
@@ -114,17 +115,11 @@ class SourceTask {
   commit(_positions) {}
 }
 
-export const source = {
-  describe() {
-    return { name: 'http-source', version: '0.1.0', aliases: [], configKeys: describeKeys(KEYS) };
-  },
-  validate(pairs) {
-    const config = readConfig(KEYS, pairs);
-    parseHeaders(config['http.headers']);
-  },
-  taskConfigs(pairs, maxTasks) {
-    // One cursor: more than one task would read the same records.
-    return sameConfigPerTask(pairs, 1);
-  },
+// One cursor: a second task would read the same records.
+export const source = connector({
+  name: 'http-source',
+  keys: KEYS,
+  validate: (config) => parseHeaders(config['http.headers']),
+  maxTasks: 1,
   SourceTask,
-};
+});

@@ -62,7 +62,9 @@ fn main() -> ExitCode {
         return tools::run(command);
     }
     let Some(file) = args.config else {
-        eprintln!("ferry: give the worker's settings with -c <FILE>, or a command (ferry --help)");
+        eprintln!(
+            "ferry: give the worker's settings with --config <FILE> (-c), or a command: check, new (ferry --help)"
+        );
         return ExitCode::from(2);
     };
     init_logging();

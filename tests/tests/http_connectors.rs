@@ -117,6 +117,49 @@ fn python_http_sink_posts_every_record_as_produced_through_a_503_phase() {
 }
 
 #[test]
+fn python_http_sink_loses_nothing_across_a_sigkill() {
+    let total = 20_000u64;
+    let accepted: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let server = {
+        let accepted = accepted.clone();
+        HttpServer::start_with(false, move |request| {
+            // Slow enough that the kill lands mid-stream.
+            std::thread::sleep(Duration::from_millis(20));
+            let text = String::from_utf8_lossy(&request.body);
+            let mut accepted = accepted.lock().unwrap();
+            for line in text.lines() {
+                accepted.push(serde_json::from_str(line).expect("a JSON line"));
+            }
+            (200, b"{}".to_vec())
+        })
+    };
+    let mut worker = Worker::start(&["datagen", "http-sink"]);
+    let topic = unique("http-kill");
+    worker.create(
+        &unique("gen"),
+        json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": total.to_string(),
+               "datagen.size": "64"}),
+    );
+    worker.create(
+        &unique("http-kill"),
+        json!({"connector-class": "http-sink", "rocketmq.topics": topic, "http.url": server.url("/in"),
+               "http.batch.max.records": "100"}),
+    );
+    wait_for("a part of the stream at the server", Duration::from_secs(120), || {
+        (numbers(&accepted.lock().unwrap()).len() >= 2_000).then_some(())
+    });
+    worker.kill9();
+    let before = numbers(&accepted.lock().unwrap()).len();
+    assert!((before as u64) < total, "the stream had already finished before the kill");
+    worker.spawn();
+    wait_for("every record after the restart", Duration::from_secs(240), || {
+        (numbers(&accepted.lock().unwrap()).len() as u64 >= total).then_some(())
+    });
+    let duplicates = assert_complete(&numbers(&accepted.lock().unwrap()), total);
+    println!("http-sink sigkill: {before} records before the kill, {total} after, {duplicates} duplicates");
+}
+
+#[test]
 fn python_http_sink_fails_on_a_4xx_with_the_response_body() {
     let server = HttpServer::start(|_| {
         (

@@ -371,7 +371,9 @@ fn a_guest_cannot_leave_its_sandbox() {
         &name,
         json!({"connector-class": "sandbox-probe", "file.dir": granted.display().to_string(),
                "probe.port": "9876", "probe.env": "FERRY_PROBE_PLANTED",
-               "kafka.bootstrap.server": "127.0.0.1:9"}),
+               "kafka.bootstrap.server": "127.0.0.1:9",
+               // An HTTP grant for another origin: the probe's request to :9876 is still refused.
+               "http.url": "http://127.0.0.1:9/"}),
     );
     let log = wait_for("the probe to finish", Duration::from_secs(60), || {
         let log = worker.log_text();
@@ -387,6 +389,12 @@ fn a_guest_cannot_leave_its_sandbox() {
         // The host appends the task's ids to each guest log line.
         rest.split(" connector=").next().unwrap().to_string()
     };
+    // The host names the refused origin and the task in its own log.
+    assert!(
+        log.lines().any(|l| l.contains("HTTP request to http://127.0.0.1:9876 denied")
+            && l.contains(&format!("connector={name}"))),
+        "{log}"
+    );
     // The grant itself works (the attempts below fail for the right reason)...
     assert_eq!(outcome("write-inside"), "ok: written");
     assert_eq!(
@@ -419,6 +427,7 @@ fn a_guest_cannot_leave_its_sandbox() {
             "tcp-connect",
             "denied: PermissionDenied: Permission denied (os error 2)",
         ),
+        ("http-outside-grant", "denied: HTTP-request-denied"),
         (
             "udp-bind",
             "denied: PermissionDenied: Permission denied (os error 2)",

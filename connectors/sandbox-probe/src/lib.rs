@@ -57,6 +57,33 @@ fn outcome<T>(r: std::io::Result<T>, ok: impl FnOnce(T) -> String) -> String {
     }
 }
 
+/// `GET http://127.0.0.1:<port>/` through `wasi:http`: the host must refuse it unless the
+/// connector's `http.url` / `http.allowed.hosts` grant that origin.
+fn http_get(port: &str) -> String {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{ErrorCode, Fields, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_authority(Some(&format!("127.0.0.1:{port}")));
+    let _ = request.set_path_with_query(Some("/"));
+    let answer = match outgoing_handler::handle(request, None) {
+        Err(code) => Err(code),
+        Ok(future) => {
+            future.subscribe().block();
+            match future.get() {
+                Some(Ok(Ok(response))) => Ok(response.status()),
+                Some(Ok(Err(code))) => Err(code),
+                _ => return "error: no response".into(),
+            }
+        }
+    };
+    match answer {
+        Ok(status) => format!("ok: HTTP {status}"),
+        Err(ErrorCode::HttpRequestDenied) => "denied: HTTP-request-denied".into(),
+        Err(other) => format!("error: {other:?}"),
+    }
+}
+
 impl ProbeTask {
     fn attempts(&self) -> Vec<(&'static str, String)> {
         let dir = get(&self.config, "file.dir").unwrap_or("/nowhere");
@@ -87,6 +114,7 @@ impl ProbeTask {
                     |_| "connected".into(),
                 ),
             ),
+            ("http-outside-grant", http_get(port)),
             (
                 "udp-bind",
                 outcome(std::net::UdpSocket::bind("127.0.0.1:0"), |_| "bound".into()),

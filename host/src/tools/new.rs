@@ -340,12 +340,10 @@ fn python(name: &str, kind: Kind, files: &mut Vec<(String, String)>) {
                 format!(
                     r#""""{name}: writes `count` numbered records to `topic`, resuming after the last acknowledged one."""
 
-from typing import List, Tuple
-
 from wit_world import exports
-from wit_world.imports.ferry_connector_types_0_2_0 import ConnectorInfo
 
-from ferry_sdk.config import Config, Key, describe_keys, same_config_per_task
+from ferry_sdk.config import Key
+from ferry_sdk.connector import Connector
 
 KEYS = [
     Key("topic", "The RocketMQ topic to write to", required=True),
@@ -353,15 +351,8 @@ KEYS = [
 ]
 
 
-class Source(exports.Source):
-    def describe(self) -> ConnectorInfo:
-        return ConnectorInfo("{name}", "0.1.0", [], describe_keys(KEYS))
-
-    def validate(self, config: List[Tuple[str, str]]) -> None:
-        Config(KEYS, config).check()
-
-    def task_configs(self, config: List[Tuple[str, str]], max_tasks: int) -> List[List[Tuple[str, str]]]:
-        return same_config_per_task(config, 1)
+class Source(Connector, exports.Source):
+    NAME, VERSION, KEYS, MAX_TASKS = "{name}", "0.1.0", KEYS, 1
 "#
                 ),
             ));
@@ -413,25 +404,16 @@ class SourceTask(source_exports.SourceTask):
                 format!(
                     r#""""{name}: logs how many records it received."""
 
-from typing import List, Tuple
-
 from wit_world import exports
-from wit_world.imports.ferry_connector_types_0_2_0 import ConnectorInfo
 
-from ferry_sdk.config import Config, Key, describe_keys, same_config_per_task
+from ferry_sdk.config import Key
+from ferry_sdk.connector import Connector
 
 KEYS = [Key("rocketmq.topics", "The RocketMQ topics to read (comma list)", required=True)]
 
 
-class Sink(exports.Sink):
-    def describe(self) -> ConnectorInfo:
-        return ConnectorInfo("{name}", "0.1.0", [], describe_keys(KEYS))
-
-    def validate(self, config: List[Tuple[str, str]]) -> None:
-        Config(KEYS, config).check()
-
-    def task_configs(self, config: List[Tuple[str, str]], max_tasks: int) -> List[List[Tuple[str, str]]]:
-        return same_config_per_task(config, max_tasks)
+class Sink(Connector, exports.Sink):
+    NAME, VERSION, KEYS = "{name}", "0.1.0", KEYS
 "#
                 ),
             ));
@@ -475,7 +457,8 @@ fn js(name: &str, kind: Kind, files: &mut Vec<(String, String)>) {
         Kind::Source => format!(
             r#"// {name}: writes `count` numbered records to `topic`, resuming after the last acknowledged one.
 import {{ nowMs }} from 'ferry:connector/clock@0.1.0';
-import {{ describeKeys, readConfig, sameConfigPerTask }} from './ferry-sdk/config.js';
+import {{ readConfig }} from './ferry-sdk/config.js';
+import {{ connector }} from './ferry-sdk/connector.js';
 
 const KEYS = [
   {{ name: 'topic', required: true, doc: 'The RocketMQ topic to write to' }},
@@ -508,24 +491,14 @@ class SourceTask {{
   commit(_positions) {{}}
 }}
 
-export const source = {{
-  describe() {{
-    return {{ name: '{name}', version: '0.1.0', aliases: [], configKeys: describeKeys(KEYS) }};
-  }},
-  validate(pairs) {{
-    readConfig(KEYS, pairs);
-  }},
-  taskConfigs(pairs, _maxTasks) {{
-    return sameConfigPerTask(pairs, 1);
-  }},
-  SourceTask,
-}};
+export const source = connector({{ name: '{name}', version: '0.1.0', keys: KEYS, maxTasks: 1, SourceTask }});
 "#
         ),
         Kind::Sink => format!(
             r#"// {name}: logs how many records it received.
 import {{ log }} from 'ferry:connector/log@0.1.0';
-import {{ describeKeys, readConfig, sameConfigPerTask }} from './ferry-sdk/config.js';
+import {{ readConfig }} from './ferry-sdk/config.js';
+import {{ connector }} from './ferry-sdk/connector.js';
 
 const KEYS = [{{ name: 'rocketmq.topics', required: true, doc: 'The RocketMQ topics to read (comma list)' }}];
 
@@ -545,18 +518,7 @@ class SinkTask {{
   flush() {{}}
 }}
 
-export const sink = {{
-  describe() {{
-    return {{ name: '{name}', version: '0.1.0', aliases: [], configKeys: describeKeys(KEYS) }};
-  }},
-  validate(pairs) {{
-    readConfig(KEYS, pairs);
-  }},
-  taskConfigs(pairs, maxTasks) {{
-    return sameConfigPerTask(pairs, maxTasks);
-  }},
-  SinkTask,
-}};
+export const sink = connector({{ name: '{name}', version: '0.1.0', keys: KEYS, SinkTask }});
 "#
         ),
     };
