@@ -145,18 +145,27 @@ fn python_http_sink_loses_nothing_across_a_sigkill() {
         json!({"connector-class": "http-sink", "rocketmq.topics": topic, "http.url": server.url("/in"),
                "http.batch.max.records": "100"}),
     );
-    wait_for("a part of the stream at the server", Duration::from_secs(120), || {
-        (numbers(&accepted.lock().unwrap()).len() >= 2_000).then_some(())
-    });
+    wait_for(
+        "a part of the stream at the server",
+        Duration::from_secs(120),
+        || (numbers(&accepted.lock().unwrap()).len() >= 2_000).then_some(()),
+    );
     worker.kill9();
     let before = numbers(&accepted.lock().unwrap()).len();
-    assert!((before as u64) < total, "the stream had already finished before the kill");
+    assert!(
+        (before as u64) < total,
+        "the stream had already finished before the kill"
+    );
     worker.spawn();
-    wait_for("every record after the restart", Duration::from_secs(240), || {
-        (numbers(&accepted.lock().unwrap()).len() as u64 >= total).then_some(())
-    });
+    wait_for(
+        "every record after the restart",
+        Duration::from_secs(240),
+        || (numbers(&accepted.lock().unwrap()).len() as u64 >= total).then_some(()),
+    );
     let duplicates = assert_complete(&numbers(&accepted.lock().unwrap()), total);
-    println!("http-sink sigkill: {before} records before the kill, {total} after, {duplicates} duplicates");
+    println!(
+        "http-sink sigkill: {before} records before the kill, {total} after, {duplicates} duplicates"
+    );
 }
 
 #[test]

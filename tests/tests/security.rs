@@ -391,8 +391,10 @@ fn a_guest_cannot_leave_its_sandbox() {
     };
     // The host names the refused origin and the task in its own log.
     assert!(
-        log.lines().any(|l| l.contains("HTTP request to http://127.0.0.1:9876 denied")
-            && l.contains(&format!("connector={name}"))),
+        log.lines().any(
+            |l| l.contains("HTTP request to http://127.0.0.1:9876 denied")
+                && l.contains(&format!("connector={name}"))
+        ),
         "{log}"
     );
     // The grant itself works (the attempts below fail for the right reason)...

@@ -55,6 +55,14 @@ const PYTHON_SDK: &[(&str, &str)] = &[
         include_str!("../../../sdk/python/ferry_sdk/config.py"),
     ),
     (
+        "ferry_sdk/connector.py",
+        include_str!("../../../sdk/python/ferry_sdk/connector.py"),
+    ),
+    (
+        "ferry_sdk/origin.py",
+        include_str!("../../../sdk/python/ferry_sdk/origin.py"),
+    ),
+    (
         "ferry_sdk/http.py",
         include_str!("../../../sdk/python/ferry_sdk/http.py"),
     ),
@@ -68,6 +76,14 @@ const JS_SDK: &[(&str, &str)] = &[
     (
         "ferry-sdk/config.js",
         include_str!("../../../sdk/js/config.js"),
+    ),
+    (
+        "ferry-sdk/connector.js",
+        include_str!("../../../sdk/js/connector.js"),
+    ),
+    (
+        "ferry-sdk/origin.js",
+        include_str!("../../../sdk/js/origin.js"),
     ),
     ("ferry-sdk/http.js", include_str!("../../../sdk/js/http.js")),
 ];
