@@ -92,8 +92,13 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     let mut restarts = Backoff::for_restarts();
     let mut retries = Backoff::for_retries();
     let mut idle = Backoff::new(IDLE_WAIT, IDLE_WAIT_MAX);
-    let mut in_flight: VecDeque<Delivery> = VecDeque::new();
-    let mut commits = GuestCommits::default();
+    let mut in_flight = InFlight {
+        deliveries: VecDeque::new(),
+        commits: GuestCommits::default(),
+        deps: &deps,
+        spec: &spec,
+        status: &status,
+    };
     let mut dispatcher = QueueDispatcher::new(
         deps.hub.clone(),
         &spec.ids.connector,
@@ -134,32 +139,13 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         status.running(&plugin.sha256);
         loop {
             // Acknowledgements first: they free in-flight slots and advance positions.
-            if let Err(fault) = settle(
-                &mut in_flight,
-                &mut commits,
-                false,
-                &mut guest,
-                &deps,
-                &spec,
-                &status,
-            )
-            .await
-            {
+            if let Err(fault) = in_flight.settle(false, &mut guest).await {
                 wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                 continue 'guest;
             }
             if stop.is_cancelled() || plugin_rx.has_changed().unwrap_or(false) {
                 // Finish what is in flight so the next guest (or the next run) starts after it.
-                let _ = settle(
-                    &mut in_flight,
-                    &mut commits,
-                    true,
-                    &mut guest,
-                    &deps,
-                    &spec,
-                    &status,
-                )
-                .await;
+                let _ = in_flight.settle(true, &mut guest).await;
                 if plugin_rx.has_changed().unwrap_or(false) {
                     tracing::info!("plugin changed; restarting the task on the new version");
                 }
@@ -167,25 +153,15 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
             if status.is_paused() {
                 // Commit what is in flight, then hold the guest where it is.
-                if let Err(fault) = settle(
-                    &mut in_flight,
-                    &mut commits,
-                    true,
-                    &mut guest,
-                    &deps,
-                    &spec,
-                    &status,
-                )
-                .await
-                {
+                if let Err(fault) = in_flight.settle(true, &mut guest).await {
                     wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                     continue 'guest;
                 }
                 status.wait_while_paused(&stop).await;
                 continue;
             }
-            if in_flight.len() >= MAX_IN_FLIGHT {
-                wait_front(&mut in_flight, &stop).await;
+            if in_flight.deliveries.len() >= MAX_IN_FLIGHT {
+                wait_front(&mut in_flight.deliveries, &stop).await;
                 continue;
             }
             let polled = std::time::Instant::now();
@@ -197,14 +173,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             match poll {
                 Ok(batches) if batches.is_empty() => {
                     retries.reset();
-                    if in_flight.is_empty() {
+                    if in_flight.deliveries.is_empty() {
                         tokio::select! {
                             _ = stop.cancelled() => {}
                             _ = plugin_rx.changed() => {}
                             _ = tokio::time::sleep(idle.next_delay()) => {}
                         }
                     } else {
-                        wait_front(&mut in_flight, &stop).await;
+                        wait_front(&mut in_flight.deliveries, &stop).await;
                     }
                 }
                 Ok(batches) => {
@@ -222,20 +198,11 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     if let Some(d) =
                         deliver(batches, &mut dispatcher, &dead_letters, &status, &stop).await
                     {
-                        in_flight.push_back(d);
+                        in_flight.deliveries.push_back(d);
                     }
                     if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
                         // As on a plugin change: the next guest starts after what is in flight.
-                        let settled = settle(
-                            &mut in_flight,
-                            &mut commits,
-                            true,
-                            &mut guest,
-                            &deps,
-                            &spec,
-                            &status,
-                        )
-                        .await;
+                        let settled = in_flight.settle(true, &mut guest).await;
                         if let Err(fault) = settled {
                             wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx)
                                 .await;
@@ -253,16 +220,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 Err(fault) => {
                     // Keep what was acknowledged: settle the in-flight polls before restarting.
-                    let _ = settle(
-                        &mut in_flight,
-                        &mut commits,
-                        true,
-                        &mut guest,
-                        &deps,
-                        &spec,
-                        &status,
-                    )
-                    .await;
+                    let _ = in_flight.settle(true, &mut guest).await;
                     wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                     continue 'guest;
                 }
@@ -282,49 +240,53 @@ async fn wait_front(in_flight: &mut VecDeque<Delivery>, stop: &CancellationToken
     }
 }
 
-/// Takes finished deliveries off the front, in order, stores their positions and commits them
-/// to the guest when due. With `all`, waits for every delivery and commits (used before a
-/// restart or stop).
-async fn settle(
-    in_flight: &mut VecDeque<Delivery>,
-    commits: &mut GuestCommits,
-    all: bool,
-    guest: &mut SourceGuest,
-    deps: &TaskDeps,
-    spec: &TaskSpec,
-    status: &StatusCell,
-) -> Result<(), GuestFault> {
-    let mut delivered = Vec::new();
-    while let Some(front) = in_flight.front() {
-        if !all && !front.is_done() {
-            break;
-        }
-        let mut delivery = in_flight.pop_front().expect("front exists");
-        match delivery.outcome().await {
-            Some(positions) => {
-                status.delivered(delivery.records, delivery.bytes);
-                delivered.extend(positions);
-            }
-            // Cancelled before RocketMQ acknowledged: nothing after this may be committed.
-            _ => {
-                in_flight.clear();
+/// The deliveries a source task has in flight, oldest first, and the positions it owes its
+/// guest's `commit()`.
+struct InFlight<'a> {
+    deliveries: VecDeque<Delivery>,
+    commits: GuestCommits,
+    deps: &'a TaskDeps,
+    spec: &'a TaskSpec,
+    status: &'a StatusCell,
+}
+
+impl InFlight<'_> {
+    /// Takes finished deliveries off the front, in order, stores their positions and commits
+    /// them to the guest when due. With `all`, waits for every delivery and commits (used
+    /// before a restart or stop).
+    async fn settle(&mut self, all: bool, guest: &mut SourceGuest) -> Result<(), GuestFault> {
+        let mut delivered = Vec::new();
+        while let Some(front) = self.deliveries.front() {
+            if !all && !front.is_done() {
                 break;
             }
+            let mut delivery = self.deliveries.pop_front().expect("front exists");
+            match delivery.outcome().await {
+                Some(positions) => {
+                    self.status.delivered(delivery.records, delivery.bytes);
+                    delivered.extend(positions);
+                }
+                // Cancelled before RocketMQ acknowledged: nothing after this may be committed.
+                _ => {
+                    self.deliveries.clear();
+                    break;
+                }
+            }
         }
+        if !delivered.is_empty() {
+            self.deps.store.record_positions(
+                &self.spec.ids.connector,
+                delivered
+                    .iter()
+                    .map(|p| (p.partition.clone(), p.offset.clone())),
+            );
+            self.commits.add(delivered);
+        }
+        if !self.commits.due(all) {
+            return Ok(());
+        }
+        guest.commit(&self.commits.take()).await
     }
-    if !delivered.is_empty() {
-        deps.store.record_positions(
-            &spec.ids.connector,
-            delivered
-                .iter()
-                .map(|p| (p.partition.clone(), p.offset.clone())),
-        );
-        commits.add(delivered);
-    }
-    if !commits.due(all) {
-        return Ok(());
-    }
-    guest.commit(&commits.take()).await
 }
 
 /// Hands one poll's batches to the queue senders (in poll order, so per-queue order holds) and
