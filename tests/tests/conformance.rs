@@ -1,5 +1,5 @@
-//! The conformance kit (`ferry check`) against every connector in `connectors/`, in all three
-//! languages, with the destinations they need (Kafka on Tansu, a local HTTP server, a
+//! The conformance kit (`ferry check`) against every connector in `connectors/`, in all four
+//! languages (Rust, Python, JavaScript, C), with the destinations they need (Kafka on Tansu, a local HTTP server, a
 //! folder); and `ferry new` projects that build and pass it.
 
 use std::process::Command;
@@ -213,6 +213,63 @@ fn python_and_javascript_connectors_conform() {
             ("http.topic", unique("kit")),
             ("http.url", server.url("/feed")),
         ],
+    );
+}
+
+/// The twins of `datagen` and `bench-sink` in C, Python and JavaScript (the benchmark's
+/// per-language connectors) pass the kit like the Rust originals.
+#[test]
+fn twin_connectors_conform_in_every_language() {
+    for lang in ["c", "py", "js"] {
+        let report = assert_conforms(
+            &format!("datagen-{lang}"),
+            &[("datagen.topic", unique("kit"))],
+        );
+        assert_eq!(report["kind"], "source", "{report}");
+        assert_conforms(
+            &format!("bench-sink-{lang}"),
+            &[("rocketmq.topics", unique("kit"))],
+        );
+    }
+}
+
+/// Every folder in `connectors/`, and the test above that runs the kit on it; a connector
+/// added without a kit run fails `every_connector_is_checked`.
+const CHECKED: &[(&str, &str)] = &[
+    ("datagen", "rust_connectors_conform"),
+    ("legacy-source", "rust_connectors_conform"),
+    ("file-sink", "rust_connectors_conform"),
+    ("bench-sink", "rust_connectors_conform"),
+    ("legacy-sink", "rust_connectors_conform"),
+    ("kafka-source", "kafka_connectors_conform"),
+    ("kafka-sink", "kafka_connectors_conform"),
+    ("http-sink-py", "python_and_javascript_connectors_conform"),
+    ("http-source-js", "python_and_javascript_connectors_conform"),
+    ("datagen-c", "twin_connectors_conform_in_every_language"),
+    ("bench-sink-c", "twin_connectors_conform_in_every_language"),
+    ("datagen-py", "twin_connectors_conform_in_every_language"),
+    ("bench-sink-py", "twin_connectors_conform_in_every_language"),
+    ("datagen-js", "twin_connectors_conform_in_every_language"),
+    ("bench-sink-js", "twin_connectors_conform_in_every_language"),
+    // Made to fail it: the kit must catch it.
+    ("test-faults", "the_kit_catches_a_connector_that_traps"),
+    // Not a connector a user deploys: it tries to escape the sandbox (tests/tests/security.rs).
+    ("sandbox-probe", "security.rs"),
+];
+
+#[test]
+fn every_connector_is_checked() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors");
+    let mut unchecked = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !CHECKED.iter().any(|(c, _)| *c == name) {
+            unchecked.push(name);
+        }
+    }
+    assert!(
+        unchecked.is_empty(),
+        "connectors without a conformance kit run in tests/tests/conformance.rs: {unchecked:?}"
     );
 }
 

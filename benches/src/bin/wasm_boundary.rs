@@ -1,8 +1,9 @@
-//! The WebAssembly boundary benchmark, per guest language (Rust, Python, JavaScript):
+//! The WebAssembly boundary benchmark, per guest language (Rust, C, Python, JavaScript):
 //! nanoseconds per record for `poll()` and `put()` at batch sizes 1, 100 and 500 with 1 KiB
 //! values, instantiation time per task, linear memory per task, component size, and compile
-//! time cold and from the cache. The connectors are twins (`datagen` / `datagen-py` /
-//! `datagen-js`, `bench-sink` / `bench-sink-py` / `bench-sink-js`). A native baseline (building /
+//! time cold and from the cache. The connectors are twins (`datagen` / `datagen-c` /
+//! `datagen-py` / `datagen-js`, `bench-sink` / `bench-sink-c` / `bench-sink-py` /
+//! `bench-sink-js`). A native baseline (building /
 //! reading the same batches in plain Rust) runs in the same process so the figures can be read
 //! as ratios.
 //!
@@ -99,11 +100,12 @@ async fn main() -> anyhow::Result<()> {
         RUN_FOR
     );
     let native = native_baseline();
-    let languages =
-        std::env::var("FERRY_BENCH_LANGUAGES").unwrap_or_else(|_| "rust,python,javascript".into());
+    let languages = std::env::var("FERRY_BENCH_LANGUAGES")
+        .unwrap_or_else(|_| "rust,c,python,javascript".into());
     for language in languages.split(',') {
         let (source, sink) = match language.trim() {
             "rust" => ("datagen", "bench-sink"),
+            "c" => ("datagen-c", "bench-sink-c"),
             "python" => ("datagen-py", "bench-sink-py"),
             "javascript" => ("datagen-js", "bench-sink-js"),
             other => anyhow::bail!("FERRY_BENCH_LANGUAGES: unknown language `{other}`"),

@@ -90,6 +90,8 @@ const JS_SDK: &[(&str, &str)] = &[
 
 const PYTHON_BUILD: &str = include_str!("../../../scripts/build-python-connector.sh");
 const JS_BUILD: &str = include_str!("../../../scripts/build-js-connector.sh");
+/// The PyPI installer both build scripts call (componentize-py; Node.js).
+const PIP_TOOL: &str = include_str!("../../../scripts/pip-tool.sh");
 
 /// Writes the project `name` into `dir/name`; returns its folder.
 pub fn write(name: &str, lang: Lang, kind: Kind, dir: &Path) -> Result<PathBuf, String> {
@@ -181,6 +183,7 @@ fn interpreted(name: &str, world: &str, lang: Interpreted, files: &mut Vec<(Stri
     files.extend(lang.sdk.iter().map(|(p, t)| (p.to_string(), t.to_string())));
     let (script, text) = lang.script;
     files.push((script.into(), text.into()));
+    files.push(("scripts/pip-tool.sh".into(), PIP_TOOL.into()));
     let (tool, sdk_dir) = (lang.tool, lang.sdk_dir);
     files.push((
         "build.sh".into(),
