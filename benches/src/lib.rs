@@ -135,7 +135,36 @@ impl FerryWorker {
         cpu_of(self.child.id())
     }
 
-    /// The process's resident memory.
+    /// Waits until every plugin of the folder `plugins` is listed (scanned and compiled).
+    pub fn wait_for_plugins(&self, plugins: &str) -> anyhow::Result<()> {
+        let files = std::fs::read_dir(plugins)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+            .count();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let listed = self.http("GET", "/connector-plugins", "")?;
+            let loaded = listed["plugins"].as_array().map_or(0, Vec::len)
+                + listed["failed"].as_array().map_or(0, Vec::len);
+            if loaded >= files {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "plugins not loaded within 300 s");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Resident size once the worker is idle: every plugin of `plugins` scanned, then 35 s,
+    /// so freed heap is handed back by the periodic trim (every 30 s). Start the worker on a
+    /// warm compile cache for this: compiling a component leaves heap the trim cannot return
+    /// (BENCHMARKS.md, "Memory of idle plugins").
+    pub fn idle_rss_mib(&self, plugins: &str) -> anyhow::Result<f64> {
+        self.wait_for_plugins(plugins)?;
+        std::thread::sleep(Duration::from_secs(35));
+        Ok(self.rss_mib())
+    }
+
+    /// Resident size of the worker process, MiB.
     pub fn rss_mib(&self) -> f64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()

@@ -119,11 +119,14 @@ async fn run(
             total as f64 / native.as_secs_f64()
         );
     }
+    // The idle worker (plugins loaded, no connector yet), on a warm compile cache: a first
+    // start compiles every plugin, which an operator's worker does once per plugin version.
+    let plugins = std::env::var("FERRY_PLUGIN_DIR").unwrap_or_else(|_| "target/plugins".into());
+    FerryWorker::start(stamp)?.wait_for_plugins(&plugins)?;
     let worker = FerryWorker::start(stamp)?;
     let mut summary = Summary::default();
     let mut one_task = 0.0;
-    // The idle worker (plugins loaded, no connector yet).
-    let idle = worker.rss_mib();
+    let idle = worker.idle_rss_mib(&plugins)?;
     summary.add(
         "idle worker RSS",
         format!("{idle:.1} MiB"),
@@ -188,12 +191,18 @@ async fn run(
     }
     for tasks in [1, 4].into_iter().filter(|_| throughput) {
         let cpu_before = worker.cpu();
-        let ferry_r2k = worker.measure(
-            &format!("kafka-sink-{tasks}"),
-            serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": KAFKA,
-                               "topic.prefix": format!("ferry{tasks}-"), "tasks.num": tasks.to_string()}),
-            total,
-        )?;
+        let mut config = serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": KAFKA,
+                                            "topic.prefix": format!("ferry{tasks}-"), "tasks.num": tasks.to_string()});
+        // `FERRY_BENCH_SINK_CONFIG=key=value,...`: extra kafka-sink config, to try settings.
+        for pair in std::env::var("FERRY_BENCH_SINK_CONFIG")
+            .unwrap_or_default()
+            .split(',')
+        {
+            if let Some((k, v)) = pair.split_once('=') {
+                config[k] = v.into();
+            }
+        }
+        let ferry_r2k = worker.measure(&format!("kafka-sink-{tasks}"), config, total)?;
         let (rate, ratio) = report("RocketMQ -> Kafka", tasks, total, native, ferry_r2k);
         report_cpu(
             "RocketMQ -> Kafka",

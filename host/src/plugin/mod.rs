@@ -29,8 +29,49 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// sha256 of the file, which identifies the version.
     pub sha256: String,
-    /// The compiled, pre-linked component.
-    pub code: PluginCode,
+    /// The `ferry:connector` version it was built against.
+    pub wit_version: &'static str,
+    /// The compiled, pre-linked component while a task (or a plan) uses it. An idle plugin
+    /// holds no code: an interpreted component's code and data cost ~25 MiB of RSS, and
+    /// getting it back from the compile cache takes milliseconds ([`Self::code`]).
+    code: tokio::sync::Mutex<std::sync::Weak<PluginCode>>,
+    runtime: WasmRuntime,
+}
+
+impl LoadedPlugin {
+    /// The plugin's code, shared by every task that runs this version; it is loaded from the
+    /// compile cache (or compiled again from the file, if the cache lost it) when nothing
+    /// holds it, and freed when the last holder drops it. Hold it as long as a guest made from
+    /// it lives, or the next caller would load a second copy.
+    pub async fn code(&self) -> Result<Arc<PluginCode>, WasmError> {
+        let mut held = self.code.lock().await;
+        if let Some(code) = held.upgrade() {
+            return Ok(code);
+        }
+        let (runtime, path, sha) = (self.runtime.clone(), self.path.clone(), self.sha256.clone());
+        let code = tokio::task::spawn_blocking(move || {
+            let component = match runtime.cached(&sha) {
+                Some(component) => component,
+                None => {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| WasmError::Compile(format!("{}: {e}", path.display())))?;
+                    if hex::encode(Sha256::digest(&bytes)) != sha {
+                        return Err(WasmError::Compile(format!(
+                            "{} changed since it was loaded; the reload in progress brings the new version",
+                            path.display()
+                        )));
+                    }
+                    runtime.compile(&bytes, &sha)?
+                }
+            };
+            PluginCode::new(&runtime, &component)
+        })
+        .await
+        .map_err(|e| WasmError::Compile(format!("loader thread failed: {e}")))??;
+        let code = Arc::new(code);
+        *held = Arc::downgrade(&code);
+        Ok(code)
+    }
 }
 
 /// A file in a plugin folder that could not be loaded, and why.
@@ -250,13 +291,16 @@ impl PluginRegistry {
         }
         tracing::info!(path = %file.display(), name = %info.name, version = %info.version, kind = ?code.kind, "plugin loaded");
         crate::metrics::worker::plugin_loaded();
+        // The code is dropped here; tasks load it again from the cache when they start.
         Ok(Arc::new(LoadedPlugin {
             name: info.name.clone(),
             kind: code.kind,
+            wit_version: code.wit_version,
             info,
             path: file.to_path_buf(),
             sha256,
-            code,
+            code: tokio::sync::Mutex::new(std::sync::Weak::new()),
+            runtime: self.runtime.clone(),
         }))
     }
 }

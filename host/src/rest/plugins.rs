@@ -30,7 +30,7 @@ pub async fn list(State(worker): State<Arc<Worker>>) -> Json<Value> {
                 "class": p.name,
                 "type": p.kind,
                 "version": p.info.version,
-                "wit": format!("ferry:connector@{}", p.code.wit_version),
+                "wit": format!("ferry:connector@{}", p.wit_version),
                 "aliases": p.info.aliases,
                 "path": p.path,
                 "sha256": p.sha256,

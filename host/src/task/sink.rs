@@ -87,21 +87,23 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
     'guest: while !stop.is_cancelled() {
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
-        let mut guest = match SinkGuest::open(
-            &runtime,
-            &plugin.code,
-            spec.ids.clone(),
-            &limits,
-            &spec.config,
-        )
-        .await
-        {
-            Ok(guest) => guest,
-            Err(fault) => {
+        // Held while the guest lives: a second task of this plugin shares the code.
+        let code = match plugin.code().await {
+            Ok(code) => code,
+            Err(e) => {
+                let fault = GuestFault::Returned(format!("loading the plugin's code: {e}"));
                 wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                 continue 'guest;
             }
         };
+        let mut guest =
+            match SinkGuest::open(&runtime, &code, spec.ids.clone(), &limits, &spec.config).await {
+                Ok(guest) => guest,
+                Err(fault) => {
+                    wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                    continue 'guest;
+                }
+            };
         status.running(&plugin.sha256);
         loop {
             if stop.is_cancelled() {

@@ -120,9 +120,18 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             .into_iter()
             .map(|(partition, offset)| Position { partition, offset })
             .collect();
+        // Held while the guest lives: a second task of this plugin shares the code.
+        let code = match plugin.code().await {
+            Ok(code) => code,
+            Err(e) => {
+                let fault = GuestFault::Returned(format!("loading the plugin's code: {e}"));
+                wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
+                continue 'guest;
+            }
+        };
         let opened = SourceGuest::open(
             &runtime,
-            &plugin.code,
+            &code,
             spec.ids.clone(),
             &limits,
             &spec.config,

@@ -675,8 +675,13 @@ impl Worker {
             .collect();
         // Connectors name their consumer groups after the connector (the seed's convention).
         pairs.push((CONNECTOR_NAME.into(), name.to_string()));
-        let tasks = plugin
-            .code
+        let code = plugin.code().await.map_err(|e| {
+            WorkerError::InvalidConfig(format!(
+                "the plugin `{}` could not be loaded: {e}",
+                plugin.name
+            ))
+        })?;
+        let tasks = code
             .plan_tasks(
                 self.deps.registry.runtime(),
                 &pairs,
