@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::dead_letter::{DeadLetters, FailedRecord};
-use super::source::{COMMIT_EVERY, wait_after_fault};
+use super::source::{COMMIT_EVERY, load_code, wait_after_fault};
 use super::{StatusCell, TaskDeps, TaskLifecycle, TaskSpec};
 use crate::metrics::TaskMetrics;
 use crate::rocketmq::{SinkConsumer, from_message_ext};
@@ -88,13 +88,9 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
         // Held while the guest lives: a second task of this plugin shares the code.
-        let code = match plugin.code().await {
-            Ok(code) => code,
-            Err(e) => {
-                let fault = GuestFault::Returned(format!("loading the plugin's code: {e}"));
-                wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
-                continue 'guest;
-            }
+        let Some(code) = load_code(&plugin, &status, &mut restarts, &stop, &mut plugin_rx).await
+        else {
+            continue 'guest;
         };
         let mut guest =
             match SinkGuest::open(&runtime, &code, spec.ids.clone(), &limits, &spec.config).await {

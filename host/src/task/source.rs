@@ -121,13 +121,9 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             .map(|(partition, offset)| Position { partition, offset })
             .collect();
         // Held while the guest lives: a second task of this plugin shares the code.
-        let code = match plugin.code().await {
-            Ok(code) => code,
-            Err(e) => {
-                let fault = GuestFault::Returned(format!("loading the plugin's code: {e}"));
-                wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
-                continue 'guest;
-            }
+        let Some(code) = load_code(&plugin, &status, &mut restarts, &stop, &mut plugin_rx).await
+        else {
+            continue 'guest;
         };
         let opened = SourceGuest::open(
             &runtime,
@@ -419,6 +415,25 @@ async fn dead_letter_oversized(
         }
     }
     Some((oversized.len() as u64, bytes))
+}
+
+/// The plugin's code for a new guest; `None` after a failure to load it was reported and
+/// waited out like a guest fault (the caller starts over).
+pub(super) async fn load_code(
+    plugin: &crate::plugin::LoadedPlugin,
+    status: &StatusCell,
+    restarts: &mut Backoff,
+    stop: &CancellationToken,
+    plugin_rx: &mut tokio::sync::watch::Receiver<Arc<crate::plugin::LoadedPlugin>>,
+) -> Option<Arc<crate::wasm::PluginCode>> {
+    match plugin.code().await {
+        Ok(code) => Some(code),
+        Err(e) => {
+            let fault = GuestFault::Returned(format!("loading the plugin's code: {e}"));
+            wait_after_fault(status, &fault, restarts, stop, plugin_rx).await;
+            None
+        }
+    }
 }
 
 /// Shows the fault and waits out the restart backoff (cut short by a stop or a new version).
