@@ -65,6 +65,7 @@ struct Families {
     poll_seconds: TaskHistogram,
     put_seconds: TaskHistogram,
     send_seconds: TaskHistogram,
+    commit_seconds: TaskHistogram,
     errors: Family<KindLabels, Counter>,
     dead_letters: TaskCounter,
     restarts: TaskCounter,
@@ -91,6 +92,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
     poll_seconds: Family::new_with_constructor(LatencyBuckets),
     put_seconds: Family::new_with_constructor(LatencyBuckets),
     send_seconds: Family::new_with_constructor(LatencyBuckets),
+    commit_seconds: Family::new_with_constructor(LatencyBuckets),
     errors: Family::default(),
     dead_letters: Family::default(),
     restarts: Family::default(),
@@ -138,6 +140,9 @@ pub struct TaskMetrics {
     pub put_seconds: Histogram,
     /// Time from handing a poll's records to RocketMQ to its last acknowledgement.
     pub send_seconds: Histogram,
+    /// Time of a commit outside Ferry's store (a source guest's `commit()`, a sink's RocketMQ
+    /// offsets): the task's loop waits for it, so records arriving meanwhile wait too.
+    pub commit_seconds: Histogram,
     /// Records sent to the dead-letter queue.
     pub dead_letters: Counter,
     /// Guest restarts after a fault.
@@ -166,6 +171,7 @@ impl TaskMetrics {
             poll_seconds: f.poll_seconds.get_or_create_owned(&labels),
             put_seconds: f.put_seconds.get_or_create_owned(&labels),
             send_seconds: f.send_seconds.get_or_create_owned(&labels),
+            commit_seconds: f.commit_seconds.get_or_create_owned(&labels),
             dead_letters: f.dead_letters.get_or_create_owned(&labels),
             restarts: f.restarts.get_or_create_owned(&labels),
             retries: f.retries.get_or_create_owned(&labels),
@@ -187,6 +193,7 @@ impl TaskMetrics {
             poll_seconds: latency(),
             put_seconds: latency(),
             send_seconds: latency(),
+            commit_seconds: latency(),
             dead_letters: Counter::default(),
             restarts: Counter::default(),
             retries: Counter::default(),
@@ -243,7 +250,12 @@ pub fn forget_task(connector: &str, task: u32) {
     ] {
         family.remove(&labels);
     }
-    for family in [&f.poll_seconds, &f.put_seconds, &f.send_seconds] {
+    for family in [
+        &f.poll_seconds,
+        &f.put_seconds,
+        &f.send_seconds,
+        &f.commit_seconds,
+    ] {
         family.remove(&labels);
     }
     f.lag.remove(&labels);
@@ -364,6 +376,12 @@ pub fn encode(worker: &str) -> String {
         "Time from handing a poll's records to RocketMQ to the last acknowledgement",
         Unit::Seconds,
         f.send_seconds.clone(),
+    );
+    r.register_with_unit(
+        "task_commit",
+        "Time of a commit outside Ferry's store: a source guest's commit(), a sink's RocketMQ offsets",
+        Unit::Seconds,
+        f.commit_seconds.clone(),
     );
     r.register(
         "task_errors",

@@ -6,7 +6,8 @@
 //! at-least-once, no WebAssembly) and by a
 //! `ferry` worker running the `kafka-source` / `kafka-sink` components. Both are timed from the
 //! first copied record to the last, so consumer-group joins do not count. Prints records/s, MB/s
-//! and the ratio Ferry/baseline, for Ferry with 1 and with 4 tasks. Then end-to-end latency
+//! and the ratio Ferry/baseline, for Ferry with 1 and with 4 tasks, in `FERRY_BENCH_ROUNDS`
+//! rounds (default 3: native and Ferry alternate, the summary takes medians). Then end-to-end latency
 //! (p50/p99, producer to reader, same clock) through Ferry at a fixed 10,000 records/s each way,
 //! and the worker's RSS, and a summary table of every figure against its target. Needs the
 //! brokers (`just bench` starts them).
@@ -93,145 +94,63 @@ async fn run(
     let throughput = std::env::var("FERRY_BENCH_LATENCY_ONLY").is_err();
     let native_only = std::env::var("FERRY_BENCH_NATIVE_ONLY").is_ok();
 
-    // Kafka -> RocketMQ.
-    let k2r = format!("bench-k2r-{stamp}");
-    create_kafka_topic(&k2r).await?;
-    fill_kafka(&k2r, total)?;
-    let cpu_before = ferry_bench::cpu_of(std::process::id());
-    let native = match throughput {
-        true => {
-            ferry_bench::native::kafka_to_rocketmq(
-                &brokers,
-                &k2r,
-                PARTITIONS,
-                &format!("{k2r}-native"),
-                total,
-                tuning,
-            )
-            .await?
-        }
-        false => Duration::ZERO,
-    };
-    let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
-    if native_only {
-        println!(
-            "Kafka -> RocketMQ: native {:.0} rec/s",
-            total as f64 / native.as_secs_f64()
-        );
-    }
     // The idle worker (plugins loaded, no connector yet), on a warm compile cache: a first
     // start compiles every plugin, which an operator's worker does once per plugin version.
     let plugins = std::env::var("FERRY_PLUGIN_DIR").unwrap_or_else(|_| "target/plugins".into());
-    FerryWorker::start(stamp)?.wait_for_plugins(&plugins)?;
-    let worker = FerryWorker::start(stamp)?;
     let mut summary = Summary::default();
-    let mut one_task = 0.0;
-    let idle = worker.idle_rss_mib(&plugins)?;
-    summary.add(
-        "idle worker RSS",
-        format!("{idle:.1} MiB"),
-        "< 64 MiB",
-        idle < 64.0,
-    );
-    for tasks in [1, 4].into_iter().filter(|_| throughput && !native_only) {
-        // A new connector name is a new consumer group: it copies the same records again.
-        let cpu_before = worker.cpu();
-        let ferry_k2r = worker.measure(
-            &format!("kafka-source-{tasks}"),
-            serde_json::json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": KAFKA,
-                               "topic.prefix": format!("ferry{tasks}-"), "tasks.num": tasks.to_string(),
-                               "kafka.client.session.timeout.ms": "6000"}),
-            total,
-        )?;
-        let (rate, ratio) = report("Kafka -> RocketMQ", tasks, total, native, ferry_k2r);
-        report_cpu(
-            "Kafka -> RocketMQ",
-            tasks,
-            total,
-            native_cpu,
-            worker.cpu() - cpu_before,
-        );
-        one_task_figures(
-            &mut summary,
-            "Kafka -> RocketMQ",
-            tasks,
-            rate,
-            ratio,
-            &mut one_task,
-        );
-    }
-
-    // RocketMQ -> Kafka.
-    let r2k = format!("bench-r2k-{stamp}");
-    fill_rocketmq(&hub, &r2k, total).await?;
-    create_kafka_topic(&format!("{r2k}-native")).await?;
-    create_kafka_topic(&format!("ferry1-{r2k}")).await?;
-    create_kafka_topic(&format!("ferry4-{r2k}")).await?;
-    let cpu_before = ferry_bench::cpu_of(std::process::id());
-    let native = match throughput {
-        true => {
-            ferry_bench::native::rocketmq_to_kafka(
-                &brokers,
-                &r2k,
-                &format!("{r2k}-native"),
-                total,
-                tuning,
-            )
-            .await?
-        }
-        false => Duration::ZERO,
-    };
-    let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
-    if native_only {
-        println!(
-            "RocketMQ -> Kafka: native {:.0} rec/s",
-            total as f64 / native.as_secs_f64()
-        );
-        return Ok(());
-    }
-    for tasks in [1, 4].into_iter().filter(|_| throughput) {
-        let cpu_before = worker.cpu();
-        let mut config = serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": KAFKA,
-                                            "topic.prefix": format!("ferry{tasks}-"), "tasks.num": tasks.to_string()});
-        // `FERRY_BENCH_SINK_CONFIG=key=value,...`: extra kafka-sink config, to try settings.
-        for pair in std::env::var("FERRY_BENCH_SINK_CONFIG")
-            .unwrap_or_default()
-            .split(',')
-        {
-            if let Some((k, v)) = pair.split_once('=') {
-                config[k] = v.into();
-            }
-        }
-        let ferry_r2k = worker.measure(&format!("kafka-sink-{tasks}"), config, total)?;
-        let (rate, ratio) = report("RocketMQ -> Kafka", tasks, total, native, ferry_r2k);
-        report_cpu(
-            "RocketMQ -> Kafka",
-            tasks,
-            total,
-            native_cpu,
-            worker.cpu() - cpu_before,
-        );
-        one_task_figures(
-            &mut summary,
-            "RocketMQ -> Kafka",
-            tasks,
-            rate,
-            ratio,
-            &mut one_task,
-        );
-    }
-    let after = worker.rss_mib();
-    println!("worker RSS after the throughput runs: {after:.1} MiB");
-    if throughput {
-        // Ten tasks remain (1 + 4 of each connector), idle now.
+    let worker = if native_only {
+        None
+    } else {
+        FerryWorker::start(stamp)?.wait_for_plugins(&plugins)?;
+        let worker = FerryWorker::start(stamp)?;
+        let idle = worker.idle_rss_mib(&plugins)?;
         summary.add(
-            "RSS after the runs, 10 tasks",
+            "idle worker RSS",
+            format!("{idle:.1} MiB"),
+            "< 64 MiB",
+            idle < 64.0,
+        );
+        Some(worker)
+    };
+
+    // `FERRY_BENCH_ROUNDS` rounds (default 3), each copying fresh data in both directions with
+    // the native copier, then Ferry with 1 and with 4 tasks: the summary takes the median of
+    // each round's ratios, as the machine's run-to-run spread (10-20 %) moves every copier.
+    let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let mut k2r_rounds = Vec::new();
+    let mut r2k_rounds = Vec::new();
+    for round in (0..rounds).filter(|_| throughput) {
+        let copy = Round {
+            brokers: &brokers,
+            hub: &hub,
+            worker: worker.as_ref(),
+            tuning,
+            total,
+            tag: format!("{stamp}-{round}"),
+        };
+        println!("round {} of {rounds}", round + 1);
+        k2r_rounds.push(copy.kafka_to_rocketmq().await?);
+        r2k_rounds.push(copy.rocketmq_to_kafka().await?);
+    }
+    let Some(worker) = worker else {
+        return Ok(());
+    };
+    if throughput {
+        summary.add_rounds("Kafka -> RocketMQ", &k2r_rounds);
+        summary.add_rounds("RocketMQ -> Kafka", &r2k_rounds);
+        let after = worker.rss_mib();
+        println!("worker RSS after the throughput runs: {after:.1} MiB");
+        summary.add(
+            "RSS after the runs (connectors deleted)",
             format!("{after:.1} MiB"),
             "< 64 + 10 x 16 MiB",
             after < 224.0,
         );
     }
-
     if std::env::var("FERRY_BENCH_THROUGHPUT_ONLY").is_ok() {
         summary.print();
         return Ok(());
@@ -285,6 +204,38 @@ impl Summary {
         self.0.push((figure.into(), value, target.into(), pass));
     }
 
+    /// A direction's median ratios over the rounds (each round's figure in brackets): 1 task
+    /// against the native copier (target 0.9), 4 tasks against 1 task (target 1.0).
+    fn add_rounds(&mut self, direction: &str, rounds: &[Ratios]) {
+        if rounds.is_empty() {
+            return;
+        }
+        let median = |pick: fn(&Ratios) -> f64| {
+            let mut values: Vec<f64> = rounds.iter().map(pick).collect();
+            let each = values
+                .iter()
+                .map(|v| format!("{v:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            values.sort_by(f64::total_cmp);
+            (values[values.len() / 2], each)
+        };
+        let (one, each) = median(|r| r.one_task);
+        self.add(
+            format!("{direction}, 1 task / native (median of {})", rounds.len()),
+            format!("{one:.2} ({each})"),
+            ">= 0.90",
+            one >= 0.9,
+        );
+        let (four, each) = median(|r| r.four_tasks);
+        self.add(
+            format!("{direction}, 4 tasks / 1 task (median of {})", rounds.len()),
+            format!("{four:.2} ({each})"),
+            ">= 1.00",
+            four >= 1.0,
+        );
+    }
+
     fn print(&self) {
         println!("\nsummary");
         println!("| figure | value | target | |");
@@ -296,42 +247,134 @@ impl Summary {
     }
 }
 
-/// Adds a direction's 1-task ratio (target 0.9 of the native copier) or its 4-task rate
-/// (target: at least the 1-task rate) to the summary.
-fn one_task_figures(
-    summary: &mut Summary,
-    direction: &str,
-    tasks: u32,
-    rate: f64,
-    ratio: f64,
-    one_task: &mut f64,
-) {
-    if tasks == 1 {
-        *one_task = rate;
-        summary.add(
-            format!("{direction}, 1 task / native"),
-            format!("{ratio:.2}"),
-            ">= 0.90",
-            ratio >= 0.9,
-        );
-    } else {
-        summary.add(
-            format!("{direction}, {tasks} tasks / 1 task"),
-            format!("{:.2}", rate / *one_task),
-            ">= 1.00",
-            rate >= *one_task,
-        );
+/// One round of the throughput part: fresh topics (named by `tag`), copied by the native
+/// copier, then by Ferry with 1 and with 4 tasks (each a new connector, deleted after its run).
+struct Round<'a> {
+    brokers: &'a ferry_bench::native::Brokers,
+    hub: &'a Arc<Hub>,
+    /// `None` with `FERRY_BENCH_NATIVE_ONLY` (only the native copiers run).
+    worker: Option<&'a FerryWorker>,
+    tuning: ferry_bench::native::Tuning,
+    total: u64,
+    tag: String,
+}
+
+/// `config` with the `key=value,...` pairs of environment variable `var` added (to try
+/// connector settings: `FERRY_BENCH_SOURCE_CONFIG` for kafka-source, `FERRY_BENCH_SINK_CONFIG`
+/// for kafka-sink).
+fn with_extra(mut config: serde_json::Value, var: &str) -> serde_json::Value {
+    for pair in std::env::var(var).unwrap_or_default().split(',') {
+        if let Some((k, v)) = pair.split_once('=') {
+            config[k] = v.into();
+        }
+    }
+    config
+}
+
+/// One direction's ratios in one round: Ferry 1 task / native, Ferry 4 tasks / Ferry 1 task.
+#[derive(Clone, Copy)]
+struct Ratios {
+    one_task: f64,
+    four_tasks: f64,
+}
+
+impl Round<'_> {
+    async fn kafka_to_rocketmq(&self) -> anyhow::Result<Ratios> {
+        let from = format!("bench-k2r-{}", self.tag);
+        create_kafka_topic(&from).await?;
+        fill_kafka(&from, self.total)?;
+        let cpu_before = ferry_bench::cpu_of(std::process::id());
+        let native = ferry_bench::native::kafka_to_rocketmq(
+            self.brokers,
+            &from,
+            PARTITIONS,
+            &format!("{from}-native"),
+            self.total,
+            self.tuning,
+        )
+        .await?;
+        let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
+        self.ferry("Kafka -> RocketMQ", native, native_cpu, |tasks| {
+            with_extra(
+                serde_json::json!({"connector-class": "kafka-source", "kafka.topics": from,
+                                   "kafka.bootstrap.server": KAFKA, "topic.prefix": format!("ferry{tasks}-"),
+                                   "tasks.num": tasks.to_string(), "kafka.client.session.timeout.ms": "6000"}),
+                "FERRY_BENCH_SOURCE_CONFIG",
+            )
+        })
+    }
+
+    async fn rocketmq_to_kafka(&self) -> anyhow::Result<Ratios> {
+        let from = format!("bench-r2k-{}", self.tag);
+        fill_rocketmq(self.hub, &from, self.total).await?;
+        for to in ["native", "ferry1", "ferry4"] {
+            create_kafka_topic(&format!("{to}-{from}")).await?;
+        }
+        let cpu_before = ferry_bench::cpu_of(std::process::id());
+        let native = ferry_bench::native::rocketmq_to_kafka(
+            self.brokers,
+            &from,
+            &format!("native-{from}"),
+            self.total,
+            self.tuning,
+        )
+        .await?;
+        let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
+        self.ferry("RocketMQ -> Kafka", native, native_cpu, |tasks| {
+            with_extra(
+                serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": from,
+                                   "kafka.bootstrap.server": KAFKA, "topic.prefix": format!("ferry{tasks}-"),
+                                   "tasks.num": tasks.to_string()}),
+                "FERRY_BENCH_SINK_CONFIG",
+            )
+        })
+    }
+
+    /// Ferry's runs with 1 and 4 tasks (connector config from `config(tasks)`) after the
+    /// native one took `native` (and `native_cpu` of this process's CPU).
+    fn ferry(
+        &self,
+        direction: &str,
+        native: Duration,
+        native_cpu: Duration,
+        config: impl Fn(u32) -> serde_json::Value,
+    ) -> anyhow::Result<Ratios> {
+        let rate = |d: Duration| self.total as f64 / d.as_secs_f64();
+        let Some(worker) = self.worker else {
+            println!("{direction}: native {:.0} rec/s", rate(native));
+            return Ok(Ratios {
+                one_task: 0.0,
+                four_tasks: 0.0,
+            });
+        };
+        let mut rates = Vec::new();
+        for tasks in [1, 4] {
+            let cpu_before = worker.cpu();
+            let connector = format!(
+                "{}-{tasks}-{}",
+                config(tasks)["connector-class"].as_str().unwrap_or("c"),
+                self.tag
+            );
+            let ferry = worker.measure(&connector, config(tasks), self.total)?;
+            report(direction, tasks, self.total, native, ferry);
+            report_cpu(
+                direction,
+                tasks,
+                self.total,
+                native_cpu,
+                worker.cpu() - cpu_before,
+            );
+            rates.push(rate(ferry));
+        }
+        Ok(Ratios {
+            one_task: rates[0] / rate(native),
+            four_tasks: rates[1] / rates[0],
+        })
     }
 }
 
-/// Prints one direction's figures; returns Ferry's rate and the ratio to the native copier.
-fn report(
-    direction: &str,
-    tasks: u32,
-    total: u64,
-    native: Duration,
-    ferry: Duration,
-) -> (f64, f64) {
+/// Prints one direction's figures: rates and the ratio Ferry / native.
+fn report(direction: &str, tasks: u32, total: u64, native: Duration, ferry: Duration) {
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
     println!(
         "{direction}: native {:>9.0} rec/s {:>6.1} MB/s | ferry {tasks} task(s) {:>9.0} rec/s {:>6.1} MB/s | ratio {:.2}",
@@ -341,7 +384,6 @@ fn report(
         rate(ferry) * VALUE as f64 / 1e6,
         rate(ferry) / rate(native)
     );
-    (rate(ferry), rate(ferry) / rate(native))
 }
 
 /// Prints the CPU each copier spent per record: the native copier's process (nothing else runs

@@ -53,8 +53,8 @@ impl SourceConnector for KafkaSource {
                 config_key(
                     "kafka.poll.max.records",
                     false,
-                    Some("1000"),
-                    "records per poll",
+                    Some("4096"),
+                    "records per poll (the host keeps at most 8 MiB of polled records in flight to RocketMQ)",
                 ),
             ],
         }
@@ -85,7 +85,7 @@ impl SourceTask for KafkaSourceTask {
         Ok(KafkaSourceTask {
             consumer,
             mapper: TopicMapper::from_config(&config)?,
-            max: get_parsed(&config, "kafka.poll.max.records", Some(1000))?,
+            max: get_parsed(&config, "kafka.poll.max.records", Some(4096))?,
         })
     }
 

@@ -49,11 +49,15 @@ impl Accepted {
 
     /// Commits when [`COMMIT_EVERY`] passed since the oldest uncommitted acceptance, or with
     /// `now` (before the task pauses or stops).
-    async fn commit(&mut self, consumer: &SinkConsumer, now: bool) {
+    async fn commit(&mut self, consumer: &SinkConsumer, metrics: &TaskMetrics, now: bool) {
         let due = self.since.is_some_and(|s| s.elapsed() >= COMMIT_EVERY);
         if !self.offsets.is_empty() && (now || due) {
             self.since = None;
+            let started = std::time::Instant::now();
             consumer.commit(std::mem::take(&mut self.offsets)).await;
+            metrics
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
         }
     }
 }
@@ -105,14 +109,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             if stop.is_cancelled() {
                 break 'guest;
             }
-            accepted.commit(&consumer, false).await;
+            accepted.commit(&consumer, status.metrics(), false).await;
             if plugin_rx.has_changed().unwrap_or(false) {
                 tracing::info!("plugin changed; restarting the task on the new version");
                 continue 'guest;
             }
             if status.is_paused() {
                 // What was taken and not yet put stays pending (uncommitted) until resumed.
-                accepted.commit(&consumer, true).await;
+                accepted.commit(&consumer, status.metrics(), true).await;
                 status.wait_while_paused(&stop).await;
                 continue;
             }
@@ -174,7 +178,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
         }
     }
-    accepted.commit(&consumer, true).await;
+    accepted.commit(&consumer, status.metrics(), true).await;
     status.stopped();
     // The client's consumer shutdown takes 10-17 s; do not hold the caller up.
     tokio::spawn(consumer.shutdown());

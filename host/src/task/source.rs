@@ -19,6 +19,10 @@ use crate::wasm::{GuestFault, SourceGuest};
 
 /// Polls whose records may be in flight to RocketMQ at once.
 const MAX_IN_FLIGHT: usize = 16;
+/// Value bytes that may be in flight to RocketMQ at once: with large polls (kafka-source's
+/// 4,096 records of 1 KiB are 4 MiB) the poll count alone would let a task hold 64 MiB.
+/// Polling stops at this mark until the oldest poll is acknowledged.
+const MAX_IN_FLIGHT_BYTES: u64 = 8 << 20;
 /// How long an idle source waits before polling again: 20 ms after the first empty poll,
 /// doubling to 160 ms while polls stay empty (a guest whose `poll()` returns at once would
 /// otherwise be called 50 times a second: 100 idle datagen tasks took 19 % of a core).
@@ -165,7 +169,9 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 status.wait_while_paused(&stop).await;
                 continue;
             }
-            if in_flight.deliveries.len() >= MAX_IN_FLIGHT {
+            if in_flight.deliveries.len() >= MAX_IN_FLIGHT
+                || in_flight.bytes() >= MAX_IN_FLIGHT_BYTES
+            {
                 wait_front(&mut in_flight.deliveries, &stop).await;
                 continue;
             }
@@ -256,6 +262,11 @@ struct InFlight<'a> {
 }
 
 impl InFlight<'_> {
+    /// Value bytes of the deliveries not yet settled.
+    fn bytes(&self) -> u64 {
+        self.deliveries.iter().map(|d| d.bytes).sum()
+    }
+
     /// Takes finished deliveries off the front, in order, stores their positions and commits
     /// them to the guest when due. With `all`, waits for every delivery and commits (used
     /// before a restart or stop).
@@ -290,7 +301,13 @@ impl InFlight<'_> {
         if !self.commits.due(all) {
             return Ok(());
         }
-        guest.commit(&self.commits.take()).await
+        let started = Instant::now();
+        let committed = guest.commit(&self.commits.take()).await;
+        self.status
+            .metrics()
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        committed
     }
 }
 
