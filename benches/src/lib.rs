@@ -67,6 +67,12 @@ impl FerryWorker {
 
     /// One HTTP request to the worker; the JSON answer (or Null).
     pub fn http(&self, method: &str, path: &str, body: &str) -> anyhow::Result<serde_json::Value> {
+        let body = self.http_text(method, path, body)?;
+        Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// One HTTP request to the worker; the answer's body as text.
+    fn http_text(&self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
         let mut s = std::net::TcpStream::connect(&self.addr)?;
         write!(
             s,
@@ -75,8 +81,63 @@ impl FerryWorker {
         )?;
         let mut raw = String::new();
         s.read_to_string(&mut raw)?;
-        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        Ok(serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+        Ok(raw
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or("")
+            .to_owned())
+    }
+
+    /// Where connector `name`'s tasks spent their time, from the worker's `/metrics`: per
+    /// timed call (guest poll, put, RocketMQ send, commit) the number of calls, the mean and
+    /// the bucket bound under which 99 % of them fell, summed over the tasks. Read it before
+    /// the connector is deleted (its series go with it).
+    pub fn timings(&self, name: &str) -> anyhow::Result<String> {
+        let text = self.http_text("GET", "/metrics", "")?;
+        let label = format!("connector=\"{name}\"");
+        let mut parts = Vec::new();
+        for call in ["poll", "put", "send", "commit"] {
+            let family = format!("ferry_task_{call}_seconds");
+            let (mut count, mut sum) = (0.0, 0.0);
+            let mut buckets: std::collections::BTreeMap<u64, f64> = Default::default();
+            for line in text.lines().filter(|l| l.contains(&label)) {
+                let Some((series, value)) = line.rsplit_once(' ') else {
+                    continue;
+                };
+                let value: f64 = value.parse().unwrap_or(0.0);
+                if series.starts_with(&format!("{family}_count{{")) {
+                    count += value;
+                } else if series.starts_with(&format!("{family}_sum{{")) {
+                    sum += value;
+                } else if series.starts_with(&format!("{family}_bucket{{")) {
+                    let bound = series
+                        .split("le=\"")
+                        .nth(1)
+                        .and_then(|b| b.split('"').next())
+                        .and_then(|b| b.parse::<f64>().ok())
+                        .unwrap_or(f64::INFINITY);
+                    // Microseconds as the key: bounds are exact multiples of 0.5 ms.
+                    *buckets
+                        .entry((bound * 1e6).min(u64::MAX as f64) as u64)
+                        .or_default() += value;
+                }
+            }
+            if count == 0.0 {
+                continue;
+            }
+            let p99 = buckets
+                .iter()
+                .find(|(_, below)| **below >= 0.99 * count)
+                .map_or("-".to_owned(), |(bound, _)| match *bound {
+                    u64::MAX => "inf".to_owned(),
+                    b => format!("{}", b as f64 / 1000.0),
+                });
+            parts.push(format!(
+                "{call} {count:.0} x {:.2} ms (p99 <= {p99} ms)",
+                sum / count * 1000.0
+            ));
+        }
+        Ok(parts.join(", "))
     }
 
     /// Creates a connector.
@@ -113,6 +174,7 @@ impl FerryWorker {
                 let (at, first) = started.unwrap();
                 // Scale for the records already delivered when the first count was seen.
                 let elapsed = at.elapsed();
+                println!("    {name}: {}", self.timings(name)?);
                 self.http("DELETE", &format!("/connectors/{name}"), "")?;
                 return Ok(elapsed.mul_f64(total as f64 / (total - first.min(total - 1)) as f64));
             }

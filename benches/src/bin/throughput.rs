@@ -640,9 +640,12 @@ mod latency {
             Copier::Ferry(worker) => {
                 worker.create(
                     &connector,
-                    serde_json::json!({"connector-class": "kafka-source", "kafka.topics": topic, "kafka.bootstrap.server": KAFKA,
-                                       "topic.prefix": "lat-", "kafka.client.session.timeout.ms": "6000",
-                                       "kafka.client.fetch.wait.max.ms": "10"}),
+                    with_extra(
+                        serde_json::json!({"connector-class": "kafka-source", "kafka.topics": topic, "kafka.bootstrap.server": KAFKA,
+                                           "topic.prefix": "lat-", "kafka.client.session.timeout.ms": "6000",
+                                           "kafka.client.fetch.wait.max.ms": "10"}),
+                        "FERRY_BENCH_SOURCE_CONFIG",
+                    ),
                 )?;
                 None
             }
@@ -726,6 +729,7 @@ mod latency {
         produced?;
         reader.shutdown().await;
         if let Copier::Ferry(worker) = copier {
+            println!("    {connector}: {}", worker.timings(&connector)?);
             worker.http("DELETE", &format!("/connectors/{connector}"), "")?;
         }
         finish(native).await?;
@@ -767,8 +771,11 @@ mod latency {
             Copier::Ferry(worker) => {
                 worker.create(
                     &connector,
-                    serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": topic, "kafka.bootstrap.server": KAFKA,
-                                       "topic.prefix": "lat-"}),
+                    with_extra(
+                        serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": topic, "kafka.bootstrap.server": KAFKA,
+                                           "topic.prefix": "lat-"}),
+                        "FERRY_BENCH_SINK_CONFIG",
+                    ),
                 )?;
                 None
             }
@@ -847,6 +854,7 @@ mod latency {
         let arrived = read.await?;
         side.shutdown().await;
         if let Copier::Ferry(worker) = copier {
+            println!("    {connector}: {}", worker.timings(&connector)?);
             worker.http("DELETE", &format!("/connectors/{connector}"), "")?;
         }
         finish(native).await?;

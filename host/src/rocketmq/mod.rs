@@ -480,12 +480,14 @@ pub struct SinkConsumer {
 
 impl SinkConsumer {
     /// Waits up to `timeout_ms` for messages, then takes what else is already fetched, up to
-    /// `max`. (One client poll returns one pull, 32 messages here; a sink acknowledges a batch
-    /// per call, so bigger batches mean fewer round trips to the destination.)
+    /// `max` (it may pass `max` by one pull). One client poll returns one pull: at most 32
+    /// messages with the broker's default `maxTransferCountOnMessageInMemory`; a sink
+    /// acknowledges a batch per call, so bigger batches mean fewer round trips to the
+    /// destination.
     pub async fn poll(&self, max: usize, timeout_ms: u64) -> Vec<MessageExt> {
         let mut messages = self.consumer.poll_with_timeout(timeout_ms).await;
         while !messages.is_empty() && messages.len() < max {
-            let more = self.consumer.poll_with_timeout(1).await;
+            let more = self.consumer.poll_with_timeout(0).await;
             if more.is_empty() {
                 break;
             }

@@ -15,11 +15,15 @@ use crate::metrics::TaskMetrics;
 use crate::rocketmq::{SinkConsumer, from_message_ext};
 use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::{GuestFault, SinkGuest};
+use rocketmq_model::common::message::message_ext::MessageExt;
 
 /// How long one RocketMQ poll waits for messages.
 const POLL_TIMEOUT_MS: u64 = 200;
 /// The most records handed to one `put()`.
 const MAX_PUT_RECORDS: usize = 2048;
+/// While a put is in flight, how long one RocketMQ poll waits for more of the next batch
+/// (the loop polls again until the put is done).
+const GATHER_MS: u64 = 2;
 
 /// Records taken from RocketMQ but not yet acknowledged by the guest.
 struct Pending {
@@ -127,12 +131,31 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     None => continue,
                 },
             };
-            // Fetch the next batch while the destination acknowledges this one.
+            // Fetch the next batch while the destination acknowledges this one, and keep adding
+            // to it until the put is done: what arrives during a put goes out in the next put,
+            // not in the one after it (stopping at the first pull left the rest in the client's
+            // cache for a whole put).
+            let put_done = std::sync::atomic::AtomicBool::new(false);
             let prefetch = async {
-                match pending.is_empty() {
-                    true => take(&consumer, status.metrics()).await,
-                    false => None,
+                if !pending.is_empty() {
+                    return None;
                 }
+                let mut next = Vec::new();
+                loop {
+                    let done = put_done.load(std::sync::atomic::Ordering::Relaxed);
+                    let room = MAX_PUT_RECORDS.saturating_sub(next.len());
+                    let timeout = match (next.is_empty(), done) {
+                        (true, _) => POLL_TIMEOUT_MS,
+                        (false, false) => GATHER_MS,
+                        // The put is over: take what is already fetched, without waiting.
+                        (false, true) => 0,
+                    };
+                    next.extend(consumer.poll(room, timeout).await);
+                    if next.is_empty() || done || next.len() >= MAX_PUT_RECORDS {
+                        break;
+                    }
+                }
+                pending_of(next, status.metrics())
             };
             // `flush()` before the commit: only what the guest made durable is committed (a
             // sink that buffers in `put()` would otherwise lose its buffer in a crash).
@@ -147,6 +170,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     .metrics()
                     .put_seconds
                     .observe(started.elapsed().as_secs_f64());
+                put_done.store(true, std::sync::atomic::Ordering::Relaxed);
                 flushed
             };
             let (put, next) = tokio::join!(deliver, prefetch);
@@ -299,7 +323,14 @@ async fn connect(
 /// Polls RocketMQ once and groups what came by (topic, queue), keeping queue order; counts
 /// what came and the lag behind the head of the queues it came from.
 async fn take(consumer: &SinkConsumer, metrics: &TaskMetrics) -> Option<Pending> {
-    let messages = consumer.poll(MAX_PUT_RECORDS, POLL_TIMEOUT_MS).await;
+    pending_of(
+        consumer.poll(MAX_PUT_RECORDS, POLL_TIMEOUT_MS).await,
+        metrics,
+    )
+}
+
+/// Groups messages taken from RocketMQ into batches per (topic, queue) and counts them in.
+fn pending_of(messages: Vec<MessageExt>, metrics: &TaskMetrics) -> Option<Pending> {
     if messages.is_empty() {
         return None;
     }

@@ -142,12 +142,79 @@ pub struct KafkaConsumer {
     inner: Arc<BaseConsumer<AssignFromZero>>,
 }
 
-/// An idempotent producer owned by a guest.
+/// A guest's handle on its connector's Kafka producer.
 pub struct KafkaProducer {
-    inner: FutureProducer,
+    shared: Arc<SharedProducer>,
+}
+
+/// One idempotent producer shared by the tasks of a connector on this worker that open it with
+/// the same client config. Four tasks with four producers send four times as many produce
+/// requests, each a quarter the size (librdkafka's broker threads used 0.07 of a core with one
+/// task, 0.12-0.16 with four: BENCHMARKS.md, "Three alternating rounds"); one producer merges
+/// their records into the same requests. Never shared between connectors: one connector's
+/// failures must not replace another's producer.
+struct SharedProducer {
+    /// The producer and its generation: a failed send replaces the producer once, however many
+    /// tasks saw the failure.
+    current: std::sync::Mutex<(u64, FutureProducer)>,
     /// Kept to replace the producer after a failed send (an idempotent producer whose records
     /// timed out during an outage may never send again).
     config: ClientConfig,
+}
+
+/// Which producers can be shared: the connector's name and the whole client config.
+type ProducerKey = (String, Vec<(String, String)>);
+
+/// The producers open on this worker. Weak: a producer closes with the last task holding it.
+static PRODUCERS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<ProducerKey, std::sync::Weak<SharedProducer>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+impl SharedProducer {
+    /// The connector's producer for this config: the one already open, or a new one.
+    fn open(connector: &str, config: ClientConfig) -> Result<Arc<Self>, String> {
+        let key: ProducerKey = (
+            connector.to_owned(),
+            config
+                .config_map()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        let mut open = PRODUCERS.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|_, p| p.strong_count() > 0);
+        if let Some(shared) = open.get(&key).and_then(std::sync::Weak::upgrade) {
+            return Ok(shared);
+        }
+        let producer: FutureProducer = config.create().map_err(kafka_err)?;
+        let shared = Arc::new(SharedProducer {
+            current: std::sync::Mutex::new((0, producer)),
+            config,
+        });
+        open.insert(key, Arc::downgrade(&shared));
+        Ok(shared)
+    }
+
+    /// The producer to send with, and its generation (for `replace`).
+    fn current(&self) -> (u64, FutureProducer) {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the producer of `generation` with a fresh one; a no-op if another task already
+    /// did. The old one is closed off the executor (closing purges its queue and blocks).
+    fn replace(&self, generation: u64) -> Result<(), String> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.0 != generation {
+            return Ok(());
+        }
+        let fresh: FutureProducer = self.config.create().map_err(kafka_err)?;
+        let old = std::mem::replace(&mut *current, (generation + 1, fresh));
+        tokio::task::spawn_blocking(move || drop(old));
+        Ok(())
+    }
 }
 
 /// Starts partitions with no committed offset at offset 0 instead of relying on
@@ -265,10 +332,10 @@ impl TaskState {
         Ok(entry.inner.clone())
     }
 
-    /// The rdkafka producer behind a guest's handle.
-    fn producer(&self, this: &Resource<KafkaProducer>) -> Result<FutureProducer, String> {
+    /// The shared producer behind a guest's handle.
+    fn producer(&self, this: &Resource<KafkaProducer>) -> Result<Arc<SharedProducer>, String> {
         let entry = self.table.get(this).map_err(|e| format!("kafka: {e}"))?;
-        Ok(entry.inner.clone())
+        Ok(entry.shared.clone())
     }
 }
 
@@ -413,12 +480,9 @@ impl HostProducer for TaskState {
             ],
             &properties,
         )?;
-        let producer: FutureProducer = config.create().map_err(kafka_err)?;
+        let shared = SharedProducer::open(&self.ids.connector, config)?;
         self.table
-            .push(KafkaProducer {
-                inner: producer,
-                config,
-            })
+            .push(KafkaProducer { shared })
             .map_err(|e| format!("kafka: {e}"))
     }
 
@@ -427,7 +491,8 @@ impl HostProducer for TaskState {
         this: Resource<KafkaProducer>,
         batches: Vec<RecordBatch>,
     ) -> Result<(), String> {
-        let producer = self.producer(&this)?;
+        let shared = self.producer(&this)?;
+        let (generation, producer) = shared.current();
         let result = send_all(&producer, &batches).await;
         if let Err(e) = &result {
             // The caller retries the same records with a fresh producer: after an outage an
@@ -439,10 +504,12 @@ impl HostProducer for TaskState {
                 fatal = ?producer.client().fatal_error(),
                 "kafka send failed ({e}); replacing the producer"
             );
-            let entry = self.table.get_mut(&this).map_err(|e| e.to_string())?;
-            let old =
-                std::mem::replace(&mut entry.inner, entry.config.create().map_err(kafka_err)?);
-            tokio::task::spawn_blocking(move || drop(old));
+            shared.replace(generation)?;
+        }
+        if shared.current().0 != generation {
+            // This may be the last handle on a replaced producer, which closes it: not on the
+            // executor.
+            tokio::task::spawn_blocking(move || drop(producer));
         }
         result
     }
@@ -522,6 +589,36 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[tokio::test]
+    async fn tasks_of_a_connector_share_one_producer_per_config() {
+        let config = |linger: &str| {
+            let mut c = ClientConfig::new();
+            c.set("bootstrap.servers", "127.0.0.1:9")
+                .set("linger.ms", linger);
+            c
+        };
+        let a = SharedProducer::open("share-a", config("5")).unwrap();
+        let same = SharedProducer::open("share-a", config("5")).unwrap();
+        let other_config = SharedProducer::open("share-a", config("6")).unwrap();
+        let other_connector = SharedProducer::open("share-b", config("5")).unwrap();
+        assert!(Arc::ptr_eq(&a, &same));
+        assert!(!Arc::ptr_eq(&a, &other_config));
+        assert!(!Arc::ptr_eq(&a, &other_connector));
+
+        // A failure seen by two tasks replaces the producer once.
+        let (generation, _) = a.current();
+        a.replace(generation).unwrap();
+        a.replace(generation).unwrap();
+        assert_eq!(same.current().0, generation + 1);
+
+        // The producer closes with the last handle; the next open makes a new one.
+        let weak = Arc::downgrade(&a);
+        drop((a, same));
+        assert_eq!(weak.strong_count(), 0);
+        let again = SharedProducer::open("share-a", config("5")).unwrap();
+        assert_eq!(again.current().0, 0);
     }
 
     #[test]
