@@ -64,6 +64,7 @@ struct Families {
     batches: TaskCounter,
     poll_seconds: TaskHistogram,
     put_seconds: TaskHistogram,
+    flush_seconds: TaskHistogram,
     send_seconds: TaskHistogram,
     commit_seconds: TaskHistogram,
     errors: Family<KindLabels, Counter>,
@@ -91,6 +92,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
     batches: Family::default(),
     poll_seconds: Family::new_with_constructor(LatencyBuckets),
     put_seconds: Family::new_with_constructor(LatencyBuckets),
+    flush_seconds: Family::new_with_constructor(LatencyBuckets),
     send_seconds: Family::new_with_constructor(LatencyBuckets),
     commit_seconds: Family::new_with_constructor(LatencyBuckets),
     errors: Family::default(),
@@ -136,8 +138,11 @@ pub struct TaskMetrics {
     pub batches: Counter,
     /// Time of a source guest's `poll()`.
     pub poll_seconds: Histogram,
-    /// Time of a sink guest's `put()` and `flush()`.
+    /// Time of a sink guest's `put()`.
     pub put_seconds: Histogram,
+    /// Time of a sink guest's `flush()` (for kafka-sink: waiting for Kafka's acknowledgements
+    /// of everything put since the last flush).
+    pub flush_seconds: Histogram,
     /// Time from handing a poll's records to RocketMQ to its last acknowledgement.
     pub send_seconds: Histogram,
     /// Time of a commit outside Ferry's store (a source guest's `commit()`, a sink's RocketMQ
@@ -170,6 +175,7 @@ impl TaskMetrics {
             batches: f.batches.get_or_create_owned(&labels),
             poll_seconds: f.poll_seconds.get_or_create_owned(&labels),
             put_seconds: f.put_seconds.get_or_create_owned(&labels),
+            flush_seconds: f.flush_seconds.get_or_create_owned(&labels),
             send_seconds: f.send_seconds.get_or_create_owned(&labels),
             commit_seconds: f.commit_seconds.get_or_create_owned(&labels),
             dead_letters: f.dead_letters.get_or_create_owned(&labels),
@@ -192,6 +198,7 @@ impl TaskMetrics {
             batches: Counter::default(),
             poll_seconds: latency(),
             put_seconds: latency(),
+            flush_seconds: latency(),
             send_seconds: latency(),
             commit_seconds: latency(),
             dead_letters: Counter::default(),
@@ -253,6 +260,7 @@ pub fn forget_task(connector: &str, task: u32) {
     for family in [
         &f.poll_seconds,
         &f.put_seconds,
+        &f.flush_seconds,
         &f.send_seconds,
         &f.commit_seconds,
     ] {
@@ -367,9 +375,15 @@ pub fn encode(worker: &str) -> String {
     );
     r.register_with_unit(
         "task_put",
-        "Time of a sink guest's put() and flush()",
+        "Time of a sink guest's put()",
         Unit::Seconds,
         f.put_seconds.clone(),
+    );
+    r.register_with_unit(
+        "task_flush",
+        "Time of a sink guest's flush() (kafka-sink: waiting for Kafka's acknowledgements)",
+        Unit::Seconds,
+        f.flush_seconds.clone(),
     );
     r.register_with_unit(
         "task_send",

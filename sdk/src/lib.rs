@@ -57,6 +57,11 @@ pub use source_bindings::ferry::connector0_2_0::types::{PutError, RejectedRecord
 /// Kafka clients run by the host: `Consumer::open(group, topics, properties)`,
 /// `Producer::open(properties)`. The connector's config must name `kafka.bootstrap.server`.
 pub mod kafka {
+    /// Sinks only (`kafka-pipeline`, new in 0.2.0): `queue(&producer, &batches)` hands records
+    /// to the producer without waiting for their delivery reports, `flush(&producer)` waits for
+    /// all of them. A sink whose `put` queues and whose `flush` flushes lets the host send the
+    /// next batch while Kafka acknowledges the last one.
+    pub use crate::sink_bindings::ferry::connector0_2_0::kafka_pipeline::{flush, queue};
     pub use crate::source_bindings::ferry::connector0_1_0::kafka::{
         Consumer, PartitionOffset, Producer,
     };
@@ -235,11 +240,13 @@ pub trait SinkConnector {
 pub trait SinkTask: Sized + 'static {
     /// Opens the task.
     fn open(config: Config) -> Result<Self, Error>;
-    /// Delivers batches; returns only once the destination acknowledged them. A record that
-    /// can never be delivered is answered with [`PutError::rejected`] after the records before
-    /// it were delivered.
+    /// Delivers batches: returns once the destination acknowledged them, or once they are
+    /// buffered if `flush` waits for the acknowledgements (the host calls `flush` before it
+    /// commits, and puts everything since the last good `flush` again if one fails). A record
+    /// that can never be delivered is answered with [`PutError::rejected`] after the records
+    /// before it were delivered.
     fn put(&mut self, batches: Vec<RecordBatch>) -> Result<(), PutError>;
-    /// Makes everything delivered so far durable.
+    /// Makes everything `put` so far durable.
     fn flush(&mut self) -> Result<(), Error> {
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! `kafka-sink`: RocketMQ -> Kafka. The host consumes `rocketmq.topics` in group
-//! `connector-consumer-group-<connector>` and commits RocketMQ offsets after `put()` returned,
-//! which happens only once Kafka acknowledged every record (idempotent producer).
+//! `connector-consumer-group-<connector>`. `put()` queues the records on an idempotent producer
+//! and returns without waiting for Kafka (`kafka-pipeline.queue`); `flush()` waits for every
+//! delivery report since the last flush, and the host commits RocketMQ offsets only after a
+//! successful `flush()` (a failed one makes the host put those records again).
 //!
 //! A record that kafka-source copied from Kafka topic `K` carries `ferry.origin` = `kafka:K`; it
 //! is not copied back into `K` (no loops when a topic is synced both ways). Every copied record
@@ -10,7 +12,7 @@
 //! librdkafka's default 1,000,000) can never be sent: `put` delivers the records before it and
 //! rejects it (`put-error.rejected`), so the host can dead-letter it instead of retrying forever.
 
-use ferry_sdk::kafka::Producer;
+use ferry_sdk::kafka::{self, Producer};
 use ferry_sdk::{
     Config, ConnectorInfo, Error, PutError, RecordBatch, SinkConnector, SinkTask, TopicMapper,
     config_key,
@@ -116,6 +118,11 @@ impl SinkTask for KafkaSinkTask {
             None => Ok(()),
         }
     }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        // A record Kafka did not take: the host puts everything since the last flush again.
+        kafka::flush(&self.producer).map_err(Error::Retriable)
+    }
 }
 
 impl KafkaSinkTask {
@@ -133,7 +140,7 @@ impl KafkaSinkTask {
             return Ok(());
         }
         // Kafka unreachable or refusing: the host keeps the batch and retries with backoff.
-        self.producer.send(&out).map_err(Error::Retriable)
+        kafka::queue(&self.producer, &out).map_err(Error::Retriable)
     }
 }
 

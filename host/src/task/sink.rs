@@ -1,10 +1,13 @@
-//! The sink loop: RocketMQ poll -> batches per (topic, queue) -> `put()` and `flush()` -> on Ok,
-//! commit the next offsets to RocketMQ (gathered, at most every [`COMMIT_EVERY`]). A batch that was not `put()` successfully is kept and given to the
-//! restarted guest, so a guest fault never skips records.
+//! The sink loop: RocketMQ poll -> batches per (topic, queue) -> `put()`, and `flush()` every
+//! [`FLUSH_RECORDS`] records or [`FLUSH_AFTER`] -> on Ok, commit the next offsets to RocketMQ
+//! (gathered, at most every [`COMMIT_EVERY`]). Batches are kept until a `flush()` confirmed them:
+//! a batch that was not put, or put but not flushed, is given to the guest again (the restarted
+//! guest, or the same one after a failed flush), so a guest fault never skips records.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rocketmq_model::common::message::message_ext::MessageExt;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
@@ -15,7 +18,6 @@ use crate::metrics::TaskMetrics;
 use crate::rocketmq::{SinkConsumer, from_message_ext};
 use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::{GuestFault, SinkGuest};
-use rocketmq_model::common::message::message_ext::MessageExt;
 
 /// How long one RocketMQ poll waits for messages.
 const POLL_TIMEOUT_MS: u64 = 200;
@@ -24,6 +26,13 @@ const MAX_PUT_RECORDS: usize = 2048;
 /// While a put is in flight, how long one RocketMQ poll waits for more of the next batch
 /// (the loop polls again until the put is done).
 const GATHER_MS: u64 = 2;
+/// `flush()` once this many records were put since the last flush: they are held for a second
+/// `put()` until then (4 puts of [`MAX_PUT_RECORDS`]; 8 MiB of 1 KiB records).
+const FLUSH_RECORDS: u64 = 8192;
+/// ... or once their values hold this many bytes ...
+const FLUSH_BYTES: u64 = 8 << 20;
+/// ... or once the oldest of them was put this long ago, or when RocketMQ has nothing more.
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// Records taken from RocketMQ but not yet acknowledged by the guest.
 struct Pending {
@@ -35,11 +44,64 @@ struct Pending {
     bytes: u64,
 }
 
+/// Batches the guest took in `put()` but has not confirmed with `flush()`, oldest first.
+#[derive(Default)]
+struct Unflushed {
+    batches: Vec<Pending>,
+    records: u64,
+    bytes: u64,
+    /// When the oldest of them was put.
+    since: Option<Instant>,
+}
+
+impl Unflushed {
+    fn push(&mut self, batch: Pending) {
+        self.records += batch.records;
+        self.bytes += batch.bytes;
+        self.since.get_or_insert_with(Instant::now);
+        self.batches.push(batch);
+    }
+
+    /// Whether putting `next` should be followed by a flush.
+    fn due_with(&self, next: &Pending) -> bool {
+        self.records + next.records >= FLUSH_RECORDS
+            || self.bytes + next.bytes >= FLUSH_BYTES
+            || self.since.is_some_and(|s| s.elapsed() >= FLUSH_AFTER)
+    }
+
+    /// How long a poll may wait before a flush is due (`POLL_TIMEOUT_MS` with nothing to flush).
+    fn poll_timeout_ms(&self) -> u64 {
+        match self.since {
+            None => POLL_TIMEOUT_MS,
+            Some(s) => FLUSH_AFTER.saturating_sub(s.elapsed()).as_millis().max(1) as u64,
+        }
+    }
+
+    /// A flush confirmed them: their offsets may be committed.
+    fn confirmed(&mut self, accepted: &mut Accepted, status: &StatusCell) {
+        for batch in self.batches.drain(..) {
+            accepted.add(batch.offsets);
+            status.delivered(batch.records, batch.bytes);
+            status.metrics().batches.inc();
+        }
+        *self = Unflushed::default();
+    }
+
+    /// They must be put again (the flush failed, or the guest that took them is gone): back to
+    /// the front of `pending`, in order.
+    fn put_again(&mut self, pending: &mut VecDeque<Pending>) {
+        for batch in self.batches.drain(..).rev() {
+            pending.push_front(batch);
+        }
+        *self = Unflushed::default();
+    }
+}
+
 /// RocketMQ offsets whose records the guest accepted (and flushed), not yet committed.
 #[derive(Default)]
 struct Accepted {
     offsets: HashMap<(String, String, i32), i64>,
-    since: Option<std::time::Instant>,
+    since: Option<Instant>,
 }
 
 impl Accepted {
@@ -48,7 +110,7 @@ impl Accepted {
             let at = self.offsets.entry(queue).or_insert(next);
             *at = (*at).max(next);
         }
-        self.since.get_or_insert_with(std::time::Instant::now);
+        self.since.get_or_insert_with(Instant::now);
     }
 
     /// Commits when [`COMMIT_EVERY`] passed since the oldest uncommitted acceptance, or with
@@ -57,7 +119,7 @@ impl Accepted {
         let due = self.since.is_some_and(|s| s.elapsed() >= COMMIT_EVERY);
         if !self.offsets.is_empty() && (now || due) {
             self.since = None;
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             consumer.commit(std::mem::take(&mut self.offsets)).await;
             metrics
                 .commit_seconds
@@ -69,6 +131,31 @@ impl Accepted {
 /// The consumer group of a sink connector (the seed's naming).
 pub fn consumer_group(connector: &str) -> String {
     format!("connector-consumer-group-{connector}")
+}
+
+/// `flush()`es what the guest took since the last flush (nothing to do if it took nothing):
+/// confirmed, its offsets may be committed; failed, it goes back to `pending` to be put again.
+async fn flush(
+    guest: &mut SinkGuest,
+    unflushed: &mut Unflushed,
+    pending: &mut VecDeque<Pending>,
+    accepted: &mut Accepted,
+    status: &StatusCell,
+) -> Result<(), GuestFault> {
+    if unflushed.batches.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let flushed = guest.flush().await;
+    status
+        .metrics()
+        .flush_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match flushed {
+        Ok(()) => unflushed.confirmed(accepted, status),
+        Err(_) => unflushed.put_again(pending),
+    }
+    flushed
 }
 
 /// Runs a sink task until `stop` is cancelled.
@@ -88,11 +175,14 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         spec.ids.clone(),
         status.clone(),
     );
-    // Taken from RocketMQ, not yet accepted by the guest, in order. At most two: the batch being
-    // `put()` and the one fetched meanwhile.
+    // Taken from RocketMQ, not yet put, in order: the batch being put, the one fetched
+    // meanwhile, and what a failed flush or a lost guest gave back.
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut unflushed = Unflushed::default();
     let mut accepted = Accepted::default();
     'guest: while !stop.is_cancelled() {
+        // Whatever the previous guest took and did not flush is lost with it.
+        unflushed.put_again(&mut pending);
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
         // Held while the guest lives: a second task of this plugin shares the code.
@@ -111,30 +201,95 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         status.running(&plugin.sha256);
         loop {
             if stop.is_cancelled() {
+                // What fails to flush here is not committed: the queues' next owner reads it.
+                let _ = flush(
+                    &mut guest,
+                    &mut unflushed,
+                    &mut pending,
+                    &mut accepted,
+                    &status,
+                )
+                .await;
                 break 'guest;
             }
             accepted.commit(&consumer, status.metrics(), false).await;
             if plugin_rx.has_changed().unwrap_or(false) {
                 tracing::info!("plugin changed; restarting the task on the new version");
+                let _ = flush(
+                    &mut guest,
+                    &mut unflushed,
+                    &mut pending,
+                    &mut accepted,
+                    &status,
+                )
+                .await;
                 continue 'guest;
             }
             if status.is_paused() {
                 // What was taken and not yet put stays pending (uncommitted) until resumed.
+                if let Err(fault) = flush(
+                    &mut guest,
+                    &mut unflushed,
+                    &mut pending,
+                    &mut accepted,
+                    &status,
+                )
+                .await
+                {
+                    tracing::warn!("flush before pausing failed: {fault}");
+                }
                 accepted.commit(&consumer, status.metrics(), true).await;
                 status.wait_while_paused(&stop).await;
                 continue;
             }
+            let first_wait = unflushed.poll_timeout_ms();
             let mut batch = match pending.pop_front() {
                 Some(p) => p,
-                None => match take(&consumer, status.metrics()).await {
+                None => match take(&consumer, status.metrics(), first_wait).await {
                     Some(p) => p,
-                    None => continue,
+                    None => {
+                        // Caught up (or the flush is due): confirm what was put.
+                        match flush(
+                            &mut guest,
+                            &mut unflushed,
+                            &mut pending,
+                            &mut accepted,
+                            &status,
+                        )
+                        .await
+                        {
+                            Ok(()) => {
+                                retries.reset();
+                                if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
+                                    super::log_recycle(used, max);
+                                    continue 'guest;
+                                }
+                            }
+                            Err(GuestFault::Retriable(reason)) => {
+                                status
+                                    .wait_to_retry(&mut retries, "retriable", reason, &stop)
+                                    .await;
+                            }
+                            Err(fault) => {
+                                wait_after_fault(
+                                    &status,
+                                    &fault,
+                                    &mut restarts,
+                                    &stop,
+                                    &mut plugin_rx,
+                                )
+                                .await;
+                                continue 'guest;
+                            }
+                        }
+                        continue;
+                    }
                 },
             };
-            // Fetch the next batch while the destination acknowledges this one, and keep adding
-            // to it until the put is done: what arrives during a put goes out in the next put,
-            // not in the one after it (stopping at the first pull left the rest in the client's
-            // cache for a whole put).
+            let flush_after_put = unflushed.due_with(&batch);
+            // Fetch the next batch while this one is put (and flushed), and keep adding to it
+            // until that is done: what arrives meanwhile goes out in the next put, not in the
+            // one after it (stopping at the first pull left the rest in the client's cache).
             let put_done = std::sync::atomic::AtomicBool::new(false);
             let prefetch = async {
                 if !pending.is_empty() {
@@ -145,7 +300,7 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     let done = put_done.load(std::sync::atomic::Ordering::Relaxed);
                     let room = MAX_PUT_RECORDS.saturating_sub(next.len());
                     let timeout = match (next.is_empty(), done) {
-                        (true, _) => POLL_TIMEOUT_MS,
+                        (true, _) => first_wait,
                         (false, false) => GATHER_MS,
                         // The put is over: take what is already fetched, without waiting.
                         (false, true) => 0,
@@ -157,45 +312,68 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                 }
                 pending_of(next, status.metrics())
             };
-            // `flush()` before the commit: only what the guest made durable is committed (a
-            // sink that buffers in `put()` would otherwise lose its buffer in a crash).
+            // Put, then flush when due: a sink that only queues in `put()` (kafka-sink) sends
+            // the next batch while the destination acknowledges this one, and `flush()` waits
+            // for the acknowledgements before anything is committed.
             let deliver = async {
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 let put = put_all(&mut guest, &mut batch, &dead_letters, &stop).await;
-                let flushed = match put {
-                    Ok(()) => guest.flush().await,
-                    Err(fault) => Err(fault),
-                };
                 status
                     .metrics()
                     .put_seconds
                     .observe(started.elapsed().as_secs_f64());
+                let flushed = if put.is_ok() && flush_after_put {
+                    let started = Instant::now();
+                    let flushed = guest.flush().await;
+                    status
+                        .metrics()
+                        .flush_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    Some(flushed)
+                } else {
+                    None
+                };
                 put_done.store(true, std::sync::atomic::Ordering::Relaxed);
-                flushed
+                (put, flushed)
             };
-            let (put, next) = tokio::join!(deliver, prefetch);
+            let ((put, flushed), next) = tokio::join!(deliver, prefetch);
             pending.extend(next);
-            match put {
+            let fault = match put {
                 Ok(()) => {
-                    accepted.add(batch.offsets);
-                    status.delivered(batch.records, batch.bytes);
-                    status.metrics().batches.inc();
+                    unflushed.push(batch);
                     restarts.reset();
-                    retries.reset();
-                    // Everything put so far is flushed: a new guest can take over here.
-                    if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
-                        super::log_recycle(used, max);
-                        continue 'guest;
+                    match flushed {
+                        None => continue,
+                        Some(Ok(())) => {
+                            unflushed.confirmed(&mut accepted, &status);
+                            retries.reset();
+                            // Everything put so far is flushed: a new guest can take over here.
+                            if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
+                                super::log_recycle(used, max);
+                                continue 'guest;
+                            }
+                            continue;
+                        }
+                        Some(Err(fault)) => {
+                            unflushed.put_again(&mut pending);
+                            fault
+                        }
                     }
                 }
-                Err(GuestFault::Retriable(reason)) => {
+                Err(fault) => {
+                    // What was put before it stays with the guest: a retried put and the next
+                    // flush cover it, and a new guest gets it again.
                     pending.push_front(batch);
+                    fault
+                }
+            };
+            match fault {
+                GuestFault::Retriable(reason) => {
                     status
                         .wait_to_retry(&mut retries, "retriable", reason, &stop)
                         .await;
                 }
-                Err(fault) => {
-                    pending.push_front(batch);
+                fault => {
                     wait_after_fault(&status, &fault, &mut restarts, &stop, &mut plugin_rx).await;
                     continue 'guest;
                 }
@@ -320,13 +498,10 @@ async fn connect(
     }
 }
 
-/// Polls RocketMQ once and groups what came by (topic, queue), keeping queue order; counts
-/// what came and the lag behind the head of the queues it came from.
-async fn take(consumer: &SinkConsumer, metrics: &TaskMetrics) -> Option<Pending> {
-    pending_of(
-        consumer.poll(MAX_PUT_RECORDS, POLL_TIMEOUT_MS).await,
-        metrics,
-    )
+/// Polls RocketMQ once (waiting at most `timeout_ms`) and groups what came by (topic, queue),
+/// keeping queue order; counts what came and the lag behind the head of the queues it came from.
+async fn take(consumer: &SinkConsumer, metrics: &TaskMetrics, timeout_ms: u64) -> Option<Pending> {
+    pending_of(consumer.poll(MAX_PUT_RECORDS, timeout_ms).await, metrics)
 }
 
 /// Groups messages taken from RocketMQ into batches per (topic, queue) and counts them in.
@@ -364,4 +539,68 @@ fn pending_of(messages: Vec<MessageExt>, metrics: &TaskMetrics) -> Option<Pendin
         records,
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch of `records` records of 1 KiB from queue 0, ending before offset `next`.
+    fn batch(next: i64, records: u64) -> Pending {
+        Pending {
+            batches: Vec::new(),
+            offsets: HashMap::from([(("t".to_string(), "b".to_string(), 0), next)]),
+            records,
+            bytes: records * 1024,
+        }
+    }
+
+    #[test]
+    fn batches_put_again_go_before_what_was_pending_in_order() {
+        let mut unflushed = Unflushed::default();
+        unflushed.push(batch(10, 10));
+        unflushed.push(batch(20, 10));
+        let mut pending = VecDeque::from([batch(30, 10)]);
+        unflushed.put_again(&mut pending);
+        let order: Vec<i64> = pending.iter().map(|p| p.offsets.values().sum()).collect();
+        assert_eq!(order, [10, 20, 30]);
+        assert_eq!((unflushed.records, unflushed.since), (0, None));
+        assert_eq!(unflushed.poll_timeout_ms(), POLL_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn a_flush_is_due_by_records_bytes_or_age() {
+        let mut unflushed = Unflushed::default();
+        assert!(!unflushed.due_with(&batch(1, 1)));
+        unflushed.push(batch(1, FLUSH_RECORDS - 10));
+        assert!(!unflushed.due_with(&batch(2, 9)));
+        assert!(unflushed.due_with(&batch(2, 10)));
+        assert!(unflushed.poll_timeout_ms() <= FLUSH_AFTER.as_millis() as u64);
+
+        let mut big = Unflushed::default();
+        big.push(Pending {
+            bytes: FLUSH_BYTES,
+            ..batch(1, 1)
+        });
+        assert!(big.due_with(&batch(2, 1)));
+
+        let mut old = Unflushed::default();
+        old.push(batch(1, 1));
+        old.since = Some(Instant::now() - FLUSH_AFTER);
+        assert!(old.due_with(&batch(2, 1)));
+        assert_eq!(old.poll_timeout_ms(), 1);
+    }
+
+    #[test]
+    fn confirmed_batches_become_committable_offsets() {
+        let mut unflushed = Unflushed::default();
+        unflushed.push(batch(10, 10));
+        unflushed.push(batch(20, 10));
+        let mut accepted = Accepted::default();
+        let status = StatusCell::default();
+        unflushed.confirmed(&mut accepted, &status);
+        assert_eq!(accepted.offsets.values().copied().collect::<Vec<_>>(), [20]);
+        assert_eq!(status.get().delivered, 20);
+        assert!(unflushed.batches.is_empty());
+    }
 }

@@ -35,12 +35,14 @@ pub mod source {
     });
 }
 
-/// The 0.2.0 `sink-connector` world: `describe()` may mark config keys secret.
+/// The 0.2.0 `sink-connector` world: `describe()` may mark config keys secret, and a producer
+/// can queue records (`kafka-pipeline`).
 #[allow(missing_docs)]
 pub mod sink {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "ferry:connector/sink-connector@0.2.0",
+        imports: { "ferry:connector/kafka-pipeline@0.2.0": async },
         exports: { default: async },
         with: {
             "ferry:connector/types@0.1.0": super::source_v01::ferry::connector0_1_0::types,
@@ -73,6 +75,8 @@ pub use source_v01::ferry::connector0_1_0::types::{
     Error as GuestError, Message, Position, RecordBatch,
 };
 
+/// `kafka-pipeline`, the import new in 0.2.0's sink worlds.
+pub use sink::ferry::connector0_2_0::kafka_pipeline;
 /// The imports every Ferry world shares, for the capability implementations.
 pub use source_v01::ferry::connector0_1_0 as imports;
 

@@ -10,7 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use wasmtime::component::Resource;
@@ -145,6 +145,25 @@ pub struct KafkaConsumer {
 /// A guest's handle on its connector's Kafka producer.
 pub struct KafkaProducer {
     shared: Arc<SharedProducer>,
+    /// What `kafka-pipeline.queue` handed to the producer since the last `flush`.
+    queued: Queued,
+}
+
+/// Records queued without waiting (`kafka-pipeline.queue`), whose delivery reports `flush`
+/// collects.
+#[derive(Default)]
+struct Queued {
+    batches: Vec<QueuedBatch>,
+    /// The producers that took them, by generation: kept open until the reports are in (a
+    /// replaced producer closes with its last handle, which would purge what it still holds).
+    producers: Vec<(u64, FutureProducer)>,
+}
+
+/// The delivery reports of one batch's records (offset in RocketMQ, report).
+struct QueuedBatch {
+    topic: String,
+    generation: u64,
+    reports: Vec<(i64, DeliveryFuture)>,
 }
 
 /// One idempotent producer shared by the tasks of a connector on this worker that open it with
@@ -484,7 +503,10 @@ impl HostProducer for TaskState {
         )?;
         let shared = SharedProducer::open(&self.ids.connector, config)?;
         self.table
-            .push(KafkaProducer { shared })
+            .push(KafkaProducer {
+                shared,
+                queued: Queued::default(),
+            })
             .map_err(|e| format!("kafka: {e}"))
     }
 
@@ -495,24 +517,15 @@ impl HostProducer for TaskState {
     ) -> Result<(), String> {
         let shared = self.producer(&this)?;
         let (generation, producer) = shared.current();
-        let result = send_all(&producer, &batches).await;
+        let mut queued = Vec::new();
+        let mut result = queue_all(&producer, generation, &batches, &mut queued).await;
+        if result.is_ok() {
+            result = reports(queued).await.map_err(|(_, e)| e);
+        }
         if let Err(e) = &result {
-            // The caller retries the same records with a fresh producer: after an outage an
-            // idempotent producer can be fenced or in a fatal state and never send again (Tansu
-            // answers ProducerFenced after librdkafka bumps the epoch).
-            tracing::warn!(
-                connector = %self.ids.connector,
-                task = self.ids.task,
-                fatal = ?producer.client().fatal_error(),
-                "kafka send failed ({e}); replacing the producer"
-            );
-            shared.replace(generation)?;
+            self.replace_after_failure(&shared, generation, &producer, e)?;
         }
-        if shared.current().0 != generation {
-            // This may be the last handle on a replaced producer, which closes it: not on the
-            // executor.
-            tokio::task::spawn_blocking(move || drop(producer));
-        }
+        release(&shared, vec![(generation, producer)]);
         result
     }
 
@@ -523,10 +536,87 @@ impl HostProducer for TaskState {
     }
 }
 
-/// Sends every record and waits for every delivery report.
-async fn send_all(producer: &FutureProducer, batches: &[RecordBatch]) -> Result<(), String> {
-    let mut deliveries = Vec::new();
+impl crate::wasm::bindings::kafka_pipeline::Host for TaskState {
+    async fn queue(
+        &mut self,
+        this: Resource<KafkaProducer>,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), String> {
+        let entry = self
+            .table
+            .get_mut(&this)
+            .map_err(|e| format!("kafka: {e}"))?;
+        let shared = entry.shared.clone();
+        let (generation, producer) = shared.current();
+        if entry.queued.producers.last().map(|p| p.0) != Some(generation) {
+            entry.queued.producers.push((generation, producer.clone()));
+        }
+        let result = queue_all(&producer, generation, &batches, &mut entry.queued.batches).await;
+        if let Err(e) = &result {
+            self.replace_after_failure(&shared, generation, &producer, e)?;
+        }
+        result
+    }
+
+    async fn flush(&mut self, this: Resource<KafkaProducer>) -> Result<(), String> {
+        let entry = self
+            .table
+            .get_mut(&this)
+            .map_err(|e| format!("kafka: {e}"))?;
+        let shared = entry.shared.clone();
+        let Queued { batches, producers } = std::mem::take(&mut entry.queued);
+        let result = reports(batches).await;
+        if let Err((generation, e)) = &result
+            && let Some((_, producer)) = producers.iter().find(|p| p.0 == *generation)
+        {
+            self.replace_after_failure(&shared, *generation, producer, e)?;
+        }
+        release(&shared, producers);
+        result.map_err(|(_, e)| e)
+    }
+}
+
+impl TaskState {
+    /// After a failed send the caller sends the same records again, with a fresh producer: after
+    /// an outage an idempotent producer can be fenced or in a fatal state and never send again
+    /// (Tansu answers ProducerFenced after librdkafka bumps the epoch).
+    fn replace_after_failure(
+        &self,
+        shared: &SharedProducer,
+        generation: u64,
+        producer: &FutureProducer,
+        error: &str,
+    ) -> Result<(), String> {
+        tracing::warn!(
+            connector = %self.ids.connector,
+            task = self.ids.task,
+            fatal = ?producer.client().fatal_error(),
+            "kafka send failed ({error}); replacing the producer"
+        );
+        shared.replace(generation)
+    }
+}
+
+/// Drops handles on producers; off the executor if one of them was replaced, since it may be
+/// the last handle on that producer, and closing one blocks.
+fn release(shared: &SharedProducer, held: Vec<(u64, FutureProducer)>) {
+    let newest = shared.current().0;
+    if held.iter().any(|p| p.0 != newest) {
+        tokio::task::spawn_blocking(move || drop(held));
+    }
+}
+
+/// Hands every record to `producer` (waiting only while its queue is full), adding one
+/// [`QueuedBatch`] of delivery reports per batch to `queued`.
+async fn queue_all(
+    producer: &FutureProducer,
+    generation: u64,
+    batches: &[RecordBatch],
+    queued: &mut Vec<QueuedBatch>,
+) -> Result<(), String> {
     for batch in batches {
+        let mut reports = Vec::with_capacity(batch.messages.len());
+        let mut failed = None;
         for m in &batch.messages {
             let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
             for (k, v) in &m.headers {
@@ -547,7 +637,7 @@ async fn send_all(producer: &FutureProducer, batches: &[RecordBatch]) -> Result<
             loop {
                 match producer.send_result(record) {
                     Ok(delivery) => {
-                        deliveries.push((batch.topic.as_str(), m.offset, delivery));
+                        reports.push((m.offset, delivery));
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -555,25 +645,41 @@ async fn send_all(producer: &FutureProducer, batches: &[RecordBatch]) -> Result<
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Err((e, _)) => {
-                        return Err(format!("kafka: send to {} failed: {e}", batch.topic));
+                        failed = Some(format!("kafka: send to {} failed: {e}", batch.topic));
+                        break;
                     }
                 }
             }
+            if failed.is_some() {
+                break;
+            }
+        }
+        queued.push(QueuedBatch {
+            topic: batch.topic.clone(),
+            generation,
+            reports,
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
-    for (topic, offset, delivery) in deliveries {
-        match delivery.await {
-            Ok(Ok(_)) => {}
-            Ok(Err((e, _))) => {
-                return Err(format!(
-                    "kafka: record {offset} to {topic} not delivered: {e}"
-                ));
-            }
-            Err(_) => {
-                return Err(format!(
-                    "kafka: record {offset} to {topic}: producer closed"
-                ));
-            }
+    Ok(())
+}
+
+/// Waits for the delivery reports; the first failure names its record and the generation of
+/// the producer that failed it.
+async fn reports(queued: Vec<QueuedBatch>) -> Result<(), (u64, String)> {
+    for batch in queued {
+        for (offset, delivery) in batch.reports {
+            let failure = match delivery.await {
+                Ok(Ok(_)) => continue,
+                Ok(Err((e, _))) => format!(
+                    "kafka: record {offset} to {} not delivered: {e}",
+                    batch.topic
+                ),
+                Err(_) => format!("kafka: record {offset} to {}: producer closed", batch.topic),
+            };
+            return Err((batch.generation, failure));
         }
     }
     Ok(())

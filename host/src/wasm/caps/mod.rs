@@ -17,5 +17,6 @@ pub fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     clock::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     kafka::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    super::bindings::kafka_pipeline::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())
 }
