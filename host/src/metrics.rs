@@ -140,8 +140,7 @@ pub struct TaskMetrics {
     pub poll_seconds: Histogram,
     /// Time of a sink guest's `put()`.
     pub put_seconds: Histogram,
-    /// Time of a sink guest's `flush()` (for kafka-sink: waiting for Kafka's acknowledgements
-    /// of everything put since the last flush).
+    /// Time of a sink guest's `flush()`: the loop puts nothing meanwhile.
     pub flush_seconds: Histogram,
     /// Time from handing a poll's records to RocketMQ to its last acknowledgement.
     pub send_seconds: Histogram,
@@ -381,7 +380,7 @@ pub fn encode(worker: &str) -> String {
     );
     r.register_with_unit(
         "task_flush",
-        "Time of a sink guest's flush() (kafka-sink: waiting for Kafka's acknowledgements)",
+        "Time of a sink guest's flush()",
         Unit::Seconds,
         f.flush_seconds.clone(),
     );

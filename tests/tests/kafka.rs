@@ -87,15 +87,22 @@ fn seed_example_both_directions_settle_without_echo() {
             )
             .or_default() += 1;
     }
+    // An echo is a copy kafka-sink wrote back, so it carries `ferry.origin`. A second copy
+    // without it was written by the test's own producer: seen once here (2026-12-05, kafka-0 at
+    // offsets 0 and 1021, no `ferry.origin`), a retried batch Tansu kept where Apache Kafka
+    // drops an idempotent producer's retry. A broker gap, not an echo.
     for i in 0..n {
-        assert_eq!(
-            counts.get(&format!("kafka-{i}")),
-            Some(&1),
-            "kafka-{i} on Kafka (echoed or lost): {:?}",
-            records
-                .iter()
-                .filter(|r| r.value == format!("kafka-{i}").as_bytes())
-                .collect::<Vec<_>>()
+        let copies: Vec<_> = records
+            .iter()
+            .filter(|r| r.value == format!("kafka-{i}").as_bytes())
+            .collect();
+        let echoed = copies
+            .iter()
+            .filter(|r| r.headers.iter().any(|(k, _)| k == "ferry.origin"))
+            .count();
+        assert!(
+            echoed == 0 && counts.get(&format!("kafka-{i}")).is_some_and(|c| *c >= 1),
+            "kafka-{i} on Kafka (echoed or lost): {copies:?}"
         );
     }
     for i in 0..m {

@@ -44,22 +44,37 @@ struct Pending {
     bytes: u64,
 }
 
-/// Batches the guest took in `put()` but has not confirmed with `flush()`, oldest first.
+/// One `put()` the guest took, not confirmed yet.
+struct Put {
+    batch: Pending,
+    /// The Kafka delivery reports of what the put queued (`kafka-pipeline`), awaited off the
+    /// guest so the next put does not wait for Kafka.
+    reports: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+/// Puts not confirmed yet, oldest first: a put is confirmed once a `flush()` followed it and
+/// the delivery reports of what it queued are in.
 #[derive(Default)]
 struct Unflushed {
-    batches: Vec<Pending>,
+    puts: VecDeque<Put>,
+    /// How many of the oldest `puts` a `flush()` covered (they wait only for their reports).
+    flushed: usize,
     records: u64,
     bytes: u64,
-    /// When the oldest of them was put.
+    /// When the oldest put no `flush()` covered was put.
     since: Option<Instant>,
 }
 
 impl Unflushed {
-    fn push(&mut self, batch: Pending) {
+    fn push(
+        &mut self,
+        batch: Pending,
+        reports: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    ) {
         self.records += batch.records;
         self.bytes += batch.bytes;
         self.since.get_or_insert_with(Instant::now);
-        self.batches.push(batch);
+        self.puts.push_back(Put { batch, reports });
     }
 
     /// Whether putting `next` should be followed by a flush.
@@ -69,29 +84,72 @@ impl Unflushed {
             || self.since.is_some_and(|s| s.elapsed() >= FLUSH_AFTER)
     }
 
-    /// How long a poll may wait before a flush is due (`POLL_TIMEOUT_MS` with nothing to flush).
+    /// Twice a flush's worth is held: wait for Kafka before taking more (an outage makes the
+    /// reports slow, and the records are kept until they are in).
+    fn over_limit(&self) -> bool {
+        self.records >= 2 * FLUSH_RECORDS || self.bytes >= 2 * FLUSH_BYTES
+    }
+
+    /// A `flush()` returned Ok after every put so far.
+    fn flushed_all(&mut self) {
+        self.flushed = self.puts.len();
+        self.since = None;
+    }
+
+    /// How long a poll may wait before a flush is due (`POLL_TIMEOUT_MS` with nothing to flush,
+    /// a few ms while only reports are awaited).
     fn poll_timeout_ms(&self) -> u64 {
         match self.since {
-            None => POLL_TIMEOUT_MS,
+            _ if self.puts.is_empty() => POLL_TIMEOUT_MS,
+            None => 5,
             Some(s) => FLUSH_AFTER.saturating_sub(s.elapsed()).as_millis().max(1) as u64,
         }
     }
 
-    /// A flush confirmed them: their offsets may be committed.
-    fn confirmed(&mut self, accepted: &mut Accepted, status: &StatusCell) {
-        for batch in self.batches.drain(..) {
+    /// Confirms the flushed puts whose reports are in (with `wait`, all flushed puts, waiting
+    /// for their reports): their offsets may be committed. Returns how many were confirmed. A
+    /// failed report puts everything back to `pending`, to be put again.
+    async fn confirm(
+        &mut self,
+        wait: bool,
+        pending: &mut VecDeque<Pending>,
+        accepted: &mut Accepted,
+        status: &StatusCell,
+    ) -> Result<usize, GuestFault> {
+        let mut confirmed = 0;
+        while self.flushed > 0 {
+            let Some(put) = self.puts.front_mut() else {
+                break;
+            };
+            let reported = match &mut put.reports {
+                None => Ok(()),
+                Some(reports) if wait || reports.is_finished() => reports
+                    .await
+                    .unwrap_or_else(|e| Err(format!("waiting for Kafka's reports failed: {e}"))),
+                Some(_) => break,
+            };
+            if let Err(e) = reported {
+                self.put_again(pending);
+                return Err(GuestFault::Retriable(e));
+            }
+            let Put { batch, .. } = self.puts.pop_front().expect("front exists");
+            self.flushed -= 1;
+            self.records -= batch.records;
+            self.bytes -= batch.bytes;
             accepted.add(batch.offsets);
             status.delivered(batch.records, batch.bytes);
             status.metrics().batches.inc();
+            confirmed += 1;
         }
-        *self = Unflushed::default();
+        Ok(confirmed)
     }
 
-    /// They must be put again (the flush failed, or the guest that took them is gone): back to
-    /// the front of `pending`, in order.
+    /// They must be put again (a flush or a report failed, or the guest that took them is
+    /// gone): back to the front of `pending`, in order. Reports still awaited are left to
+    /// finish on their own.
     fn put_again(&mut self, pending: &mut VecDeque<Pending>) {
-        for batch in self.batches.drain(..).rev() {
-            pending.push_front(batch);
+        for put in self.puts.drain(..).rev() {
+            pending.push_front(put.batch);
         }
         *self = Unflushed::default();
     }
@@ -133,8 +191,9 @@ pub fn consumer_group(connector: &str) -> String {
     format!("connector-consumer-group-{connector}")
 }
 
-/// `flush()`es what the guest took since the last flush (nothing to do if it took nothing):
-/// confirmed, its offsets may be committed; failed, it goes back to `pending` to be put again.
+/// `flush()`es what the guest took and waits for its Kafka reports (nothing to do if it took
+/// nothing): confirmed, its offsets may be committed; failed, it goes back to `pending` to be
+/// put again.
 async fn flush(
     guest: &mut SinkGuest,
     unflushed: &mut Unflushed,
@@ -142,20 +201,36 @@ async fn flush(
     accepted: &mut Accepted,
     status: &StatusCell,
 ) -> Result<(), GuestFault> {
-    if unflushed.batches.is_empty() {
+    if unflushed.puts.is_empty() {
         return Ok(());
     }
-    let started = Instant::now();
-    let flushed = guest.flush().await;
-    status
-        .metrics()
-        .flush_seconds
-        .observe(started.elapsed().as_secs_f64());
-    match flushed {
-        Ok(()) => unflushed.confirmed(accepted, status),
-        Err(_) => unflushed.put_again(pending),
+    if unflushed.flushed < unflushed.puts.len() {
+        let started = Instant::now();
+        let flushed = guest.flush().await;
+        status
+            .metrics()
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(fault) = flushed {
+            unflushed.put_again(pending);
+            return Err(fault);
+        }
+        unflushed.flushed_all();
     }
-    flushed
+    unflushed
+        .confirm(true, pending, accepted, status)
+        .await
+        .map(drop)
+}
+
+/// Takes the delivery reports of what the guest just queued and waits for them on their own
+/// tokio task.
+fn await_reports(guest: &mut SinkGuest) -> Option<tokio::task::JoinHandle<Result<(), String>>> {
+    use tracing::Instrument;
+    let deliveries = guest.take_deliveries()?;
+    Some(tokio::spawn(
+        deliveries.confirm().instrument(tracing::Span::current()),
+    ))
 }
 
 /// Runs a sink task until `stop` is cancelled.
@@ -322,6 +397,8 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     .metrics()
                     .put_seconds
                     .observe(started.elapsed().as_secs_f64());
+                // Taken before the flush, so the flush does not wait for them.
+                let reports = put.as_ref().ok().and_then(|_| await_reports(&mut guest));
                 let flushed = if put.is_ok() && flush_after_put {
                     let started = Instant::now();
                     let flushed = guest.flush().await;
@@ -334,30 +411,60 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
                     None
                 };
                 put_done.store(true, std::sync::atomic::Ordering::Relaxed);
-                (put, flushed)
+                (put, reports, flushed)
             };
-            let ((put, flushed), next) = tokio::join!(deliver, prefetch);
+            let ((put, reports, flushed), next) = tokio::join!(deliver, prefetch);
             pending.extend(next);
             let fault = match put {
                 Ok(()) => {
-                    unflushed.push(batch);
+                    unflushed.push(batch, reports);
                     restarts.reset();
-                    match flushed {
-                        None => continue,
-                        Some(Ok(())) => {
-                            unflushed.confirmed(&mut accepted, &status);
-                            retries.reset();
-                            // Everything put so far is flushed: a new guest can take over here.
-                            if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
-                                super::log_recycle(used, max);
-                                continue 'guest;
-                            }
-                            continue;
-                        }
+                    let confirmed = match flushed {
                         Some(Err(fault)) => {
                             unflushed.put_again(&mut pending);
-                            fault
+                            Err(fault)
                         }
+                        flushed => {
+                            if flushed.is_some() {
+                                unflushed.flushed_all();
+                            }
+                            let wait = unflushed.over_limit();
+                            unflushed
+                                .confirm(wait, &mut pending, &mut accepted, &status)
+                                .await
+                        }
+                    };
+                    match confirmed {
+                        Ok(confirmed) => match guest.outgrown(super::RECYCLE_AT) {
+                            None => {
+                                // Retrying ends when something reached the destination, not
+                                // when a put was taken: a put only queues.
+                                if confirmed > 0 {
+                                    retries.reset();
+                                }
+                                continue;
+                            }
+                            // Once everything put so far is confirmed, a new guest can take
+                            // over.
+                            Some((used, max)) => {
+                                match flush(
+                                    &mut guest,
+                                    &mut unflushed,
+                                    &mut pending,
+                                    &mut accepted,
+                                    &status,
+                                )
+                                .await
+                                {
+                                    Ok(()) => {
+                                        super::log_recycle(used, max);
+                                        continue 'guest;
+                                    }
+                                    Err(fault) => fault,
+                                }
+                            }
+                        },
+                        Err(fault) => fault,
                     }
                 }
                 Err(fault) => {
@@ -555,15 +662,18 @@ mod tests {
         }
     }
 
+    fn offsets(pending: &VecDeque<Pending>) -> Vec<i64> {
+        pending.iter().map(|p| p.offsets.values().sum()).collect()
+    }
+
     #[test]
     fn batches_put_again_go_before_what_was_pending_in_order() {
         let mut unflushed = Unflushed::default();
-        unflushed.push(batch(10, 10));
-        unflushed.push(batch(20, 10));
+        unflushed.push(batch(10, 10), None);
+        unflushed.push(batch(20, 10), None);
         let mut pending = VecDeque::from([batch(30, 10)]);
         unflushed.put_again(&mut pending);
-        let order: Vec<i64> = pending.iter().map(|p| p.offsets.values().sum()).collect();
-        assert_eq!(order, [10, 20, 30]);
+        assert_eq!(offsets(&pending), [10, 20, 30]);
         assert_eq!((unflushed.records, unflushed.since), (0, None));
         assert_eq!(unflushed.poll_timeout_ms(), POLL_TIMEOUT_MS);
     }
@@ -572,35 +682,92 @@ mod tests {
     fn a_flush_is_due_by_records_bytes_or_age() {
         let mut unflushed = Unflushed::default();
         assert!(!unflushed.due_with(&batch(1, 1)));
-        unflushed.push(batch(1, FLUSH_RECORDS - 10));
+        unflushed.push(batch(1, FLUSH_RECORDS - 10), None);
         assert!(!unflushed.due_with(&batch(2, 9)));
         assert!(unflushed.due_with(&batch(2, 10)));
         assert!(unflushed.poll_timeout_ms() <= FLUSH_AFTER.as_millis() as u64);
+        assert!(!unflushed.over_limit());
+        unflushed.push(batch(2, FLUSH_RECORDS + 10), None);
+        assert!(unflushed.over_limit());
 
         let mut big = Unflushed::default();
-        big.push(Pending {
-            bytes: FLUSH_BYTES,
-            ..batch(1, 1)
-        });
+        big.push(
+            Pending {
+                bytes: FLUSH_BYTES,
+                ..batch(1, 1)
+            },
+            None,
+        );
         assert!(big.due_with(&batch(2, 1)));
 
         let mut old = Unflushed::default();
-        old.push(batch(1, 1));
+        old.push(batch(1, 1), None);
         old.since = Some(Instant::now() - FLUSH_AFTER);
         assert!(old.due_with(&batch(2, 1)));
         assert_eq!(old.poll_timeout_ms(), 1);
     }
 
-    #[test]
-    fn confirmed_batches_become_committable_offsets() {
+    /// Reports that arrive when `rx` is sent to.
+    fn reports_on(
+        rx: tokio::sync::oneshot::Receiver<Result<(), String>>,
+    ) -> Option<tokio::task::JoinHandle<Result<(), String>>> {
+        Some(tokio::spawn(async move { rx.await.unwrap() }))
+    }
+
+    #[tokio::test]
+    async fn a_put_is_confirmed_once_flushed_and_its_reports_are_in() {
+        let (ok_tx, ok_rx) = tokio::sync::oneshot::channel();
         let mut unflushed = Unflushed::default();
-        unflushed.push(batch(10, 10));
-        unflushed.push(batch(20, 10));
-        let mut accepted = Accepted::default();
-        let status = StatusCell::default();
-        unflushed.confirmed(&mut accepted, &status);
+        unflushed.push(batch(10, 10), reports_on(ok_rx));
+        unflushed.push(batch(20, 10), None);
+        let (mut pending, mut accepted, status) =
+            (VecDeque::new(), Accepted::default(), StatusCell::default());
+        // Not flushed: nothing is confirmed, even without reports.
+        unflushed
+            .confirm(false, &mut pending, &mut accepted, &status)
+            .await
+            .unwrap();
+        assert_eq!(unflushed.puts.len(), 2);
+        unflushed.flushed_all();
+        // Flushed, the first put's reports still out: it and everything after it wait.
+        unflushed
+            .confirm(false, &mut pending, &mut accepted, &status)
+            .await
+            .unwrap();
+        assert_eq!((unflushed.puts.len(), status.get().delivered), (2, 0));
+        ok_tx.send(Ok(())).unwrap();
+        unflushed
+            .confirm(true, &mut pending, &mut accepted, &status)
+            .await
+            .unwrap();
+        assert!(unflushed.puts.is_empty());
         assert_eq!(accepted.offsets.values().copied().collect::<Vec<_>>(), [20]);
-        assert_eq!(status.get().delivered, 20);
-        assert!(unflushed.batches.is_empty());
+        assert_eq!((status.get().delivered, unflushed.records), (20, 0));
+    }
+
+    #[tokio::test]
+    async fn a_failed_report_puts_everything_unconfirmed_again() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut unflushed = Unflushed::default();
+        unflushed.push(batch(10, 10), None);
+        unflushed.push(batch(20, 10), reports_on(rx));
+        unflushed.push(batch(30, 10), None);
+        unflushed.flushed_all();
+        tx.send(Err("kafka: record 15 to t not delivered".into()))
+            .unwrap();
+        let (mut pending, mut accepted, status) = (
+            VecDeque::from([batch(40, 10)]),
+            Accepted::default(),
+            StatusCell::default(),
+        );
+        let fault = unflushed
+            .confirm(true, &mut pending, &mut accepted, &status)
+            .await
+            .unwrap_err();
+        assert!(fault.to_string().contains("record 15"), "{fault}");
+        // The first put was confirmed; the failed one and the one after it go again, in order.
+        assert_eq!(accepted.offsets.values().copied().collect::<Vec<_>>(), [10]);
+        assert_eq!(offsets(&pending), [20, 30, 40]);
+        assert!(unflushed.puts.is_empty());
     }
 }

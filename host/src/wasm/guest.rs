@@ -336,6 +336,7 @@ impl Guarded {
             output_tail: tail,
             kafka: limits.kafka.clone(),
             assigned: limits.assigned.clone(),
+            deliveries: Default::default(),
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -582,6 +583,13 @@ impl SinkGuest {
     /// The guest's memory and its limit, when it has grown past `recycle_at` of the limit.
     pub fn outgrown(&self, recycle_at: f64) -> Option<(usize, usize)> {
         self.guard.outgrown(recycle_at)
+    }
+
+    /// The Kafka delivery reports of what the guest queued (`kafka-pipeline.queue`) since they
+    /// were last taken; `None` if it queued nothing. The sink loop waits for them off the guest.
+    pub fn take_deliveries(&mut self) -> Option<crate::wasm::caps::kafka::Deliveries> {
+        let deliveries = std::mem::take(&mut self.guard.store.data_mut().deliveries);
+        (!deliveries.is_empty()).then_some(deliveries)
     }
 
     /// `flush()`: makes everything `put()` so far durable; called before offsets are committed,

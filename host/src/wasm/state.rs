@@ -37,17 +37,23 @@ pub struct TaskState {
     pub(crate) assigned: super::caps::kafka::AssignedPartitions,
     /// Outgoing HTTP, limited to the connector's granted origins.
     pub(crate) http: super::caps::http::HttpAccess,
+    /// Kafka delivery reports of records the guest queued (`kafka-pipeline`), not collected yet.
+    pub(crate) deliveries: super::caps::kafka::Deliveries,
 }
 
 impl Drop for TaskState {
-    /// A guest that faulted (or a task that stopped) leaves its Kafka clients in the table;
+    /// A guest that faulted (or a task that stopped) leaves its Kafka clients in the table (and
+    /// producers held for uncollected delivery reports);
     /// closing one waits for the broker (leaving a consumer group can take a session timeout),
     /// so the table is dropped on a blocking thread, never on the executor.
     fn drop(&mut self) {
-        let table = std::mem::take(&mut self.table);
+        let held = (
+            std::mem::take(&mut self.table),
+            std::mem::take(&mut self.deliveries),
+        );
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(table))),
-            Err(_) => drop(table),
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(held))),
+            Err(_) => drop(held),
         }
     }
 }

@@ -145,25 +145,86 @@ pub struct KafkaConsumer {
 /// A guest's handle on its connector's Kafka producer.
 pub struct KafkaProducer {
     shared: Arc<SharedProducer>,
-    /// What `kafka-pipeline.queue` handed to the producer since the last `flush`.
-    queued: Queued,
 }
 
-/// Records queued without waiting (`kafka-pipeline.queue`), whose delivery reports `flush`
-/// collects.
+/// Delivery reports of records a task queued without waiting (`kafka-pipeline.queue`) and no
+/// one has collected yet. A sink task's loop takes them after each `put()` and waits for them
+/// off the guest ([`Deliveries::confirm`]), so the next put does not wait for Kafka; the guest's
+/// `flush` waits for whatever is left.
 #[derive(Default)]
-struct Queued {
+pub struct Deliveries {
     batches: Vec<QueuedBatch>,
-    /// The producers that took them, by generation: kept open until the reports are in (a
-    /// replaced producer closes with its last handle, which would purge what it still holds).
-    producers: Vec<(u64, FutureProducer)>,
+    /// The producers that took them: kept open until the reports are in (a replaced producer
+    /// closes with its last handle, which would purge what it still holds).
+    producers: Vec<HeldProducer>,
+}
+
+/// A producer records were queued on, and its generation (to replace it after a failure).
+struct HeldProducer {
+    shared: Arc<SharedProducer>,
+    generation: u64,
+    producer: FutureProducer,
 }
 
 /// The delivery reports of one batch's records (offset in RocketMQ, report).
 struct QueuedBatch {
     topic: String,
-    generation: u64,
+    /// Index into [`Deliveries::producers`].
+    producer: usize,
     reports: Vec<(i64, DeliveryFuture)>,
+}
+
+impl Deliveries {
+    /// Whether nothing is waiting for a report.
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// The index of `producer` (of `generation`) in `producers`, added if new.
+    fn holding(
+        &mut self,
+        shared: &Arc<SharedProducer>,
+        generation: u64,
+        producer: &FutureProducer,
+    ) -> usize {
+        let found = self
+            .producers
+            .iter()
+            .position(|p| Arc::ptr_eq(&p.shared, shared) && p.generation == generation);
+        found.unwrap_or_else(|| {
+            self.producers.push(HeldProducer {
+                shared: shared.clone(),
+                generation,
+                producer: producer.clone(),
+            });
+            self.producers.len() - 1
+        })
+    }
+
+    /// Waits for every report. A failure names the first record that failed and replaces the
+    /// producer that failed it (the records are sent again, and an idempotent producer can be
+    /// fenced or fatal after an outage); everything must then be sent again.
+    pub async fn confirm(self) -> Result<(), String> {
+        let Deliveries { batches, producers } = self;
+        let result = reports(batches).await;
+        if let Err((index, e)) = &result
+            && let Some(held) = producers.get(*index)
+        {
+            tracing::warn!(
+                fatal = ?held.producer.client().fatal_error(),
+                "kafka send failed ({e}); replacing the producer"
+            );
+            held.shared.replace(held.generation)?;
+        }
+        // One of them may be the last handle on a replaced producer, and closing one blocks.
+        if producers
+            .iter()
+            .any(|p| p.shared.current().0 != p.generation)
+        {
+            tokio::task::spawn_blocking(move || drop(producers));
+        }
+        result.map_err(|(_, e)| e)
+    }
 }
 
 /// One idempotent producer shared by the tasks of a connector on this worker that open it with
@@ -503,10 +564,7 @@ impl HostProducer for TaskState {
         )?;
         let shared = SharedProducer::open(&self.ids.connector, config)?;
         self.table
-            .push(KafkaProducer {
-                shared,
-                queued: Queued::default(),
-            })
+            .push(KafkaProducer { shared })
             .map_err(|e| format!("kafka: {e}"))
     }
 
@@ -517,16 +575,18 @@ impl HostProducer for TaskState {
     ) -> Result<(), String> {
         let shared = self.producer(&this)?;
         let (generation, producer) = shared.current();
-        let mut queued = Vec::new();
-        let mut result = queue_all(&producer, generation, &batches, &mut queued).await;
-        if result.is_ok() {
-            result = reports(queued).await.map_err(|(_, e)| e);
+        let mut deliveries = Deliveries::default();
+        let index = deliveries.holding(&shared, generation, &producer);
+        let queued = queue_all(&producer, index, &batches, &mut deliveries.batches).await;
+        if let Err(e) = queued {
+            self.warn_replacing(&producer, &e);
+            shared.replace(generation)?;
+            // Possibly the last handles on the replaced producer: closed off the executor.
+            tokio::task::spawn_blocking(move || drop((deliveries, producer)));
+            return Err(e);
         }
-        if let Err(e) = &result {
-            self.replace_after_failure(&shared, generation, &producer, e)?;
-        }
-        release(&shared, vec![(generation, producer)]);
-        result
+        drop(producer);
+        deliveries.confirm().await
     }
 
     async fn drop(&mut self, this: Resource<KafkaProducer>) -> wasmtime::Result<()> {
@@ -542,37 +602,19 @@ impl crate::wasm::bindings::kafka_pipeline::Host for TaskState {
         this: Resource<KafkaProducer>,
         batches: Vec<RecordBatch>,
     ) -> Result<(), String> {
-        let entry = self
-            .table
-            .get_mut(&this)
-            .map_err(|e| format!("kafka: {e}"))?;
-        let shared = entry.shared.clone();
+        let shared = self.producer(&this)?;
         let (generation, producer) = shared.current();
-        if entry.queued.producers.last().map(|p| p.0) != Some(generation) {
-            entry.queued.producers.push((generation, producer.clone()));
+        let index = self.deliveries.holding(&shared, generation, &producer);
+        let queued = queue_all(&producer, index, &batches, &mut self.deliveries.batches).await;
+        if let Err(e) = &queued {
+            self.warn_replacing(&producer, e);
+            shared.replace(generation)?;
         }
-        let result = queue_all(&producer, generation, &batches, &mut entry.queued.batches).await;
-        if let Err(e) = &result {
-            self.replace_after_failure(&shared, generation, &producer, e)?;
-        }
-        result
+        queued
     }
 
-    async fn flush(&mut self, this: Resource<KafkaProducer>) -> Result<(), String> {
-        let entry = self
-            .table
-            .get_mut(&this)
-            .map_err(|e| format!("kafka: {e}"))?;
-        let shared = entry.shared.clone();
-        let Queued { batches, producers } = std::mem::take(&mut entry.queued);
-        let result = reports(batches).await;
-        if let Err((generation, e)) = &result
-            && let Some((_, producer)) = producers.iter().find(|p| p.0 == *generation)
-        {
-            self.replace_after_failure(&shared, *generation, producer, e)?;
-        }
-        release(&shared, producers);
-        result.map_err(|(_, e)| e)
+    async fn flush(&mut self, _this: Resource<KafkaProducer>) -> Result<(), String> {
+        std::mem::take(&mut self.deliveries).confirm().await
     }
 }
 
@@ -580,29 +622,13 @@ impl TaskState {
     /// After a failed send the caller sends the same records again, with a fresh producer: after
     /// an outage an idempotent producer can be fenced or in a fatal state and never send again
     /// (Tansu answers ProducerFenced after librdkafka bumps the epoch).
-    fn replace_after_failure(
-        &self,
-        shared: &SharedProducer,
-        generation: u64,
-        producer: &FutureProducer,
-        error: &str,
-    ) -> Result<(), String> {
+    fn warn_replacing(&self, producer: &FutureProducer, error: &str) {
         tracing::warn!(
             connector = %self.ids.connector,
             task = self.ids.task,
             fatal = ?producer.client().fatal_error(),
             "kafka send failed ({error}); replacing the producer"
         );
-        shared.replace(generation)
-    }
-}
-
-/// Drops handles on producers; off the executor if one of them was replaced, since it may be
-/// the last handle on that producer, and closing one blocks.
-fn release(shared: &SharedProducer, held: Vec<(u64, FutureProducer)>) {
-    let newest = shared.current().0;
-    if held.iter().any(|p| p.0 != newest) {
-        tokio::task::spawn_blocking(move || drop(held));
     }
 }
 
@@ -610,7 +636,7 @@ fn release(shared: &SharedProducer, held: Vec<(u64, FutureProducer)>) {
 /// [`QueuedBatch`] of delivery reports per batch to `queued`.
 async fn queue_all(
     producer: &FutureProducer,
-    generation: u64,
+    index: usize,
     batches: &[RecordBatch],
     queued: &mut Vec<QueuedBatch>,
 ) -> Result<(), String> {
@@ -656,7 +682,7 @@ async fn queue_all(
         }
         queued.push(QueuedBatch {
             topic: batch.topic.clone(),
-            generation,
+            producer: index,
             reports,
         });
         if let Some(e) = failed {
@@ -666,9 +692,9 @@ async fn queue_all(
     Ok(())
 }
 
-/// Waits for the delivery reports; the first failure names its record and the generation of
-/// the producer that failed it.
-async fn reports(queued: Vec<QueuedBatch>) -> Result<(), (u64, String)> {
+/// Waits for the delivery reports; the first failure names its record and the index of the
+/// producer that failed it.
+async fn reports(queued: Vec<QueuedBatch>) -> Result<(), (usize, String)> {
     for batch in queued {
         for (offset, delivery) in batch.reports {
             let failure = match delivery.await {
@@ -679,7 +705,7 @@ async fn reports(queued: Vec<QueuedBatch>) -> Result<(), (u64, String)> {
                 ),
                 Err(_) => format!("kafka: record {offset} to {}: producer closed", batch.topic),
             };
-            return Err((batch.generation, failure));
+            return Err((batch.producer, failure));
         }
     }
     Ok(())
