@@ -553,9 +553,11 @@ impl HostProducer for TaskState {
         let config = self.kafka.client_config(
             &[
                 ("enable.idempotence", "true"),
-                // A guest's `send` waits for its delivery reports, so a batch must not linger:
-                // 1 ms instead of 5 halved kafka-sink's put at 10,000 rec/s (BENCHMARKS.md).
-                ("linger.ms", "1"),
+                // kafka-sink queues without waiting (`kafka-pipeline`), so lingering fills the
+                // produce requests: at 10,000 rec/s R->K p99 was 40 ms with 5 and 119 ms with 1
+                // (tiny requests queue behind the idempotent producer's 5 in flight), while a
+                // `send` that waits for its reports was faster with 1 (BENCHMARKS.md).
+                ("linger.ms", "5"),
                 ("batch.num.messages", "10000"),
                 ("queue.buffering.max.messages", "200000"),
                 ("message.timeout.ms", "30000"),
