@@ -21,7 +21,9 @@ use rocketmq_model::common::message::message_queue::MessageQueue;
 use rocketmq_model::common::message::message_single::Message as MqMessage;
 use rocketmq_runtime::ChildServiceContext;
 
-pub use convert::{ORIGIN_PROPERTY, from_message_ext, to_mq_message, to_mq_messages};
+pub use convert::{
+    ORIGIN_PROPERTY, from_message_ext, to_mq_message, to_mq_message_with_body, to_mq_messages,
+};
 
 /// Errors talking to RocketMQ. Every one of them is retried by the task loops.
 #[derive(Debug, thiserror::Error)]

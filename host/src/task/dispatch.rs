@@ -8,11 +8,14 @@
 //! retrying forever (with `errors.tolerance=all` the source loop dead-letters such records
 //! before they reach a sender). Senders keep the guest's records and build the RocketMQ
 //! messages right before each send: a built copy kept for retries cost a clone of every
-//! message's properties per send (issue 13 profile).
+//! message's properties per send (issue 13 profile). Each record's value moves into `Bytes`
+//! once, so no send attempt copies it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use cheetah_string::CheetahString;
 use rocketmq_model::common::message::message_queue::MessageQueue;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::StatusCell;
 use super::backoff::Backoff;
 pub use crate::model::key_hash;
-use crate::rocketmq::{Hub, HubError, MAX_MESSAGE_BYTES, to_mq_message};
+use crate::rocketmq::{Hub, HubError, MAX_MESSAGE_BYTES, to_mq_message_with_body};
 use crate::wasm::bindings::Message;
 
 /// Messages per RocketMQ batch send.
@@ -30,9 +33,23 @@ const BATCH_BYTES: usize = 900 * 1024;
 /// Per-message overhead counted against [`BATCH_BYTES`] (properties, headers).
 const MESSAGE_OVERHEAD: usize = 200;
 
+/// A record on its way to RocketMQ: the guest's record, its value moved into `body`.
+struct Outgoing {
+    /// The record; its `value` is empty (it is `body`).
+    record: Message,
+    body: Bytes,
+}
+
+impl From<Message> for Outgoing {
+    fn from(mut record: Message) -> Self {
+        let body = Bytes::from(std::mem::take(&mut record.value));
+        Outgoing { record, body }
+    }
+}
+
 /// Records for one queue, with the channel that reports their acknowledgement.
 struct Chunk {
-    messages: Vec<Message>,
+    messages: Vec<Outgoing>,
     acked: oneshot::Sender<()>,
 }
 
@@ -77,13 +94,13 @@ impl QueueDispatcher {
         partition: i32,
         messages: Vec<Message>,
     ) -> Acks {
-        let mut per_queue: Vec<Vec<Message>> = vec![Vec::new(); queues.len()];
+        let mut per_queue: Vec<Vec<Outgoing>> = (0..queues.len()).map(|_| Vec::new()).collect();
         for message in messages {
             let slot = match message.key.as_deref().map(key_hash) {
                 Some(h) => h as usize % queues.len(),
                 None => partition.rem_euclid(queues.len() as i32) as usize,
             };
-            per_queue[slot].push(message);
+            per_queue[slot].push(message.into());
         }
         let mut acks = Vec::new();
         for (queue, messages) in queues.iter().zip(per_queue) {
@@ -159,7 +176,7 @@ async fn send_loop(
         }
         if let Some(size) = messages
             .iter()
-            .map(|m| m.value.len())
+            .map(|m| m.body.len())
             .find(|size| *size > MAX_MESSAGE_BYTES)
         {
             status.fail_for_good(
@@ -183,10 +200,10 @@ async fn send_loop(
     }
 }
 
-fn size_of(messages: &[Message]) -> usize {
+fn size_of(messages: &[Outgoing]) -> usize {
     messages
         .iter()
-        .map(|m| m.value.len() + MESSAGE_OVERHEAD)
+        .map(|m| m.body.len() + MESSAGE_OVERHEAD)
         .sum()
 }
 
@@ -195,17 +212,18 @@ fn size_of(messages: &[Message]) -> usize {
 async fn send_until_acked(
     hub: &Hub,
     queue: &mut MessageQueue,
-    batch: &[Message],
-    origin: &str,
+    batch: &[Outgoing],
+    origin: &Arc<str>,
     status: &StatusCell,
     stop: &CancellationToken,
 ) -> bool {
     let mut backoff = Backoff::for_retries();
+    let origin = CheetahString::from_arc_str(origin.clone());
     loop {
-        let topic = queue.topic().to_string();
+        let topic = queue.topic().clone();
         let messages = batch
             .iter()
-            .map(|m| to_mq_message(m, &topic, origin))
+            .map(|m| to_mq_message_with_body(&m.record, m.body.clone(), &topic, &origin))
             .collect();
         match hub.send_batch(queue, messages).await {
             Ok(()) => return true,
@@ -226,11 +244,11 @@ async fn send_until_acked(
 }
 
 /// Splits messages into batch sends under [`BATCH_MESSAGES`] and [`BATCH_BYTES`], in order.
-fn split(messages: Vec<Message>) -> Vec<Vec<Message>> {
-    let mut out: Vec<Vec<Message>> = Vec::new();
+fn split(messages: Vec<Outgoing>) -> Vec<Vec<Outgoing>> {
+    let mut out: Vec<Vec<Outgoing>> = Vec::new();
     let mut bytes = 0;
     for m in messages {
-        let size = m.value.len() + MESSAGE_OVERHEAD;
+        let size = m.body.len() + MESSAGE_OVERHEAD;
         match out.last_mut() {
             Some(last) if last.len() < BATCH_MESSAGES && bytes + size <= BATCH_BYTES => {
                 bytes += size;
@@ -251,13 +269,15 @@ mod tests {
 
     #[test]
     fn split_respects_count_and_bytes() {
-        let msgs: Vec<Message> = (0..600)
-            .map(|i| Message {
-                key: None,
-                value: vec![0u8; 1000],
-                headers: Vec::new(),
-                timestamp_ms: 0,
-                offset: i,
+        let msgs: Vec<Outgoing> = (0..600)
+            .map(|i| {
+                Outgoing::from(Message {
+                    key: None,
+                    value: vec![0u8; 1000],
+                    headers: Vec::new(),
+                    timestamp_ms: 0,
+                    offset: i,
+                })
             })
             .collect();
         let out = split(msgs);

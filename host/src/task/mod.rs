@@ -126,8 +126,8 @@ pub fn spawn(spec: TaskSpec, deps: TaskDeps, after: Option<Stopped>, paused: boo
 }
 
 /// Stops a task in the background: cancels it and lets it finish its in-flight deliveries for
-/// up to [`STOP_GRACE`], then aborts it. The caller does not wait; the result says when it is
-/// done.
+/// up to [`STOP_GRACE`], then aborts it, and returns the memory it freed to the OS. The caller
+/// does not wait; the result says when it is done.
 pub fn stop(task: TaskHandle) -> Stopped {
     use futures::FutureExt;
     task.stop.cancel();
@@ -137,6 +137,7 @@ pub fn stop(task: TaskHandle) -> Stopped {
             tracing::warn!("task did not stop within {STOP_GRACE:?}; aborting it");
             abort.abort();
         }
+        crate::memory::release_soon();
     });
     async move {
         let _ = done.await;

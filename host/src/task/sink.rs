@@ -191,36 +191,62 @@ pub fn consumer_group(connector: &str) -> String {
     format!("connector-consumer-group-{connector}")
 }
 
-/// `flush()`es what the guest took and waits for its Kafka reports (nothing to do if it took
-/// nothing): confirmed, its offsets may be committed; failed, it goes back to `pending` to be
-/// put again.
-async fn flush(
-    guest: &mut SinkGuest,
-    unflushed: &mut Unflushed,
-    pending: &mut VecDeque<Pending>,
-    accepted: &mut Accepted,
-    status: &StatusCell,
-) -> Result<(), GuestFault> {
-    if unflushed.puts.is_empty() {
-        return Ok(());
-    }
-    if unflushed.flushed < unflushed.puts.len() {
-        let started = Instant::now();
-        let flushed = guest.flush().await;
-        status
-            .metrics()
-            .flush_seconds
-            .observe(started.elapsed().as_secs_f64());
-        if let Err(fault) = flushed {
-            unflushed.put_again(pending);
-            return Err(fault);
+/// Everything a sink task took from RocketMQ and has not committed: what is left to put, what
+/// was put and awaits confirmation, and the offsets of what was confirmed.
+#[derive(Default)]
+struct Held {
+    /// Taken, not yet put, in order: the batch being put, the one fetched meanwhile, and what a
+    /// failed flush or a lost guest gave back.
+    pending: VecDeque<Pending>,
+    unflushed: Unflushed,
+    accepted: Accepted,
+}
+
+impl Held {
+    /// `flush()`es what the guest took and waits for its Kafka reports (nothing to do if it
+    /// took nothing): confirmed, its offsets may be committed; failed, it goes back to
+    /// `pending` to be put again.
+    async fn flush(
+        &mut self,
+        guest: &mut SinkGuest,
+        status: &StatusCell,
+    ) -> Result<(), GuestFault> {
+        if self.unflushed.puts.is_empty() {
+            return Ok(());
         }
-        unflushed.flushed_all();
+        if self.unflushed.flushed < self.unflushed.puts.len() {
+            let flushed = timed_flush(guest, status).await;
+            if let Err(fault) = flushed {
+                self.unflushed.put_again(&mut self.pending);
+                return Err(fault);
+            }
+            self.unflushed.flushed_all();
+        }
+        self.confirm(true, status).await.map(drop)
     }
-    unflushed
-        .confirm(true, pending, accepted, status)
-        .await
-        .map(drop)
+
+    /// See [`Unflushed::confirm`].
+    async fn confirm(&mut self, wait: bool, status: &StatusCell) -> Result<usize, GuestFault> {
+        self.unflushed
+            .confirm(wait, &mut self.pending, &mut self.accepted, status)
+            .await
+    }
+
+    /// Whatever the guest took and did not confirm is put again (the guest is gone).
+    fn put_again(&mut self) {
+        self.unflushed.put_again(&mut self.pending);
+    }
+}
+
+/// The guest's `flush()`, timed into `ferry_task_flush_seconds`.
+async fn timed_flush(guest: &mut SinkGuest, status: &StatusCell) -> Result<(), GuestFault> {
+    let started = Instant::now();
+    let flushed = guest.flush().await;
+    status
+        .metrics()
+        .flush_seconds
+        .observe(started.elapsed().as_secs_f64());
+    flushed
 }
 
 /// Takes the delivery reports of what the guest just queued and waits for them on their own
@@ -231,6 +257,14 @@ fn await_reports(guest: &mut SinkGuest) -> Option<tokio::task::JoinHandle<Result
     Some(tokio::spawn(
         deliveries.confirm().instrument(tracing::Span::current()),
     ))
+}
+
+/// What a sink task works with besides the guest and what it holds.
+struct SinkContext<'a> {
+    consumer: &'a SinkConsumer,
+    status: &'a StatusCell,
+    dead_letters: &'a DeadLetters,
+    stop: &'a CancellationToken,
 }
 
 /// Runs a sink task until `stop` is cancelled.
@@ -250,14 +284,16 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         spec.ids.clone(),
         status.clone(),
     );
-    // Taken from RocketMQ, not yet put, in order: the batch being put, the one fetched
-    // meanwhile, and what a failed flush or a lost guest gave back.
-    let mut pending: VecDeque<Pending> = VecDeque::new();
-    let mut unflushed = Unflushed::default();
-    let mut accepted = Accepted::default();
+    let cx = SinkContext {
+        consumer: &consumer,
+        status: &status,
+        dead_letters: &dead_letters,
+        stop: &stop,
+    };
+    let mut held = Held::default();
     'guest: while !stop.is_cancelled() {
         // Whatever the previous guest took and did not flush is lost with it.
-        unflushed.put_again(&mut pending);
+        held.put_again();
         let plugin = plugin_rx.borrow_and_update().clone();
         status.set_state(TaskLifecycle::Starting);
         // Held while the guest lives: a second task of this plugin shares the code.
@@ -277,202 +313,61 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
         loop {
             if stop.is_cancelled() {
                 // What fails to flush here is not committed: the queues' next owner reads it.
-                let _ = flush(
-                    &mut guest,
-                    &mut unflushed,
-                    &mut pending,
-                    &mut accepted,
-                    &status,
-                )
-                .await;
+                let _ = held.flush(&mut guest, &status).await;
                 break 'guest;
             }
-            accepted.commit(&consumer, status.metrics(), false).await;
+            held.accepted
+                .commit(&consumer, status.metrics(), false)
+                .await;
             if plugin_rx.has_changed().unwrap_or(false) {
                 tracing::info!("plugin changed; restarting the task on the new version");
-                let _ = flush(
-                    &mut guest,
-                    &mut unflushed,
-                    &mut pending,
-                    &mut accepted,
-                    &status,
-                )
-                .await;
+                let _ = held.flush(&mut guest, &status).await;
                 continue 'guest;
             }
             if status.is_paused() {
                 // What was taken and not yet put stays pending (uncommitted) until resumed.
-                if let Err(fault) = flush(
-                    &mut guest,
-                    &mut unflushed,
-                    &mut pending,
-                    &mut accepted,
-                    &status,
-                )
-                .await
-                {
+                if let Err(fault) = held.flush(&mut guest, &status).await {
                     tracing::warn!("flush before pausing failed: {fault}");
                 }
-                accepted.commit(&consumer, status.metrics(), true).await;
+                held.accepted
+                    .commit(&consumer, status.metrics(), true)
+                    .await;
                 status.wait_while_paused(&stop).await;
                 continue;
             }
-            let first_wait = unflushed.poll_timeout_ms();
-            let mut batch = match pending.pop_front() {
-                Some(p) => p,
-                None => match take(&consumer, status.metrics(), first_wait).await {
-                    Some(p) => p,
-                    None => {
-                        // Caught up (or the flush is due): confirm what was put.
-                        match flush(
-                            &mut guest,
-                            &mut unflushed,
-                            &mut pending,
-                            &mut accepted,
-                            &status,
-                        )
-                        .await
-                        {
-                            Ok(()) => {
-                                retries.reset();
-                                if let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) {
-                                    super::log_recycle(used, max);
-                                    continue 'guest;
-                                }
-                            }
-                            Err(GuestFault::Retriable(reason)) => {
-                                status
-                                    .wait_to_retry(&mut retries, "retriable", reason, &stop)
-                                    .await;
-                            }
-                            Err(fault) => {
-                                wait_after_fault(
-                                    &status,
-                                    &fault,
-                                    &mut restarts,
-                                    &stop,
-                                    &mut plugin_rx,
-                                )
-                                .await;
-                                continue 'guest;
-                            }
-                        }
+            let first_wait = held.unflushed.poll_timeout_ms();
+            let next = match held.pending.pop_front() {
+                Some(p) => Some(p),
+                None => take(&consumer, status.metrics(), first_wait).await,
+            };
+            // Ok(whether something reached the destination).
+            let step = match next {
+                Some(batch) => {
+                    put_once(&cx, &mut guest, batch, &mut held, &mut restarts, first_wait).await
+                }
+                // Caught up (or the flush is due): confirm what was put.
+                None => held.flush(&mut guest, &status).await.map(|()| true),
+            };
+            let fault = match step {
+                Ok(confirmed) => {
+                    // Retrying ends when something reached the destination, not when a put was
+                    // taken: a put only queues.
+                    if confirmed {
+                        retries.reset();
+                    }
+                    let Some((used, max)) = guest.outgrown(super::RECYCLE_AT) else {
                         continue;
-                    }
-                },
-            };
-            let flush_after_put = unflushed.due_with(&batch);
-            // Fetch the next batch while this one is put (and flushed), and keep adding to it
-            // until that is done: what arrives meanwhile goes out in the next put, not in the
-            // one after it (stopping at the first pull left the rest in the client's cache).
-            let put_done = std::sync::atomic::AtomicBool::new(false);
-            let prefetch = async {
-                if !pending.is_empty() {
-                    return None;
-                }
-                let mut next = Vec::new();
-                loop {
-                    let done = put_done.load(std::sync::atomic::Ordering::Relaxed);
-                    let room = MAX_PUT_RECORDS.saturating_sub(next.len());
-                    let timeout = match (next.is_empty(), done) {
-                        (true, _) => first_wait,
-                        (false, false) => GATHER_MS,
-                        // The put is over: take what is already fetched, without waiting.
-                        (false, true) => 0,
                     };
-                    next.extend(consumer.poll(room, timeout).await);
-                    if next.is_empty() || done || next.len() >= MAX_PUT_RECORDS {
-                        break;
-                    }
-                }
-                pending_of(next, status.metrics())
-            };
-            // Put, then flush when due: a sink that only queues in `put()` (kafka-sink) sends
-            // the next batch while the destination acknowledges this one, and `flush()` waits
-            // for the acknowledgements before anything is committed.
-            let deliver = async {
-                let started = Instant::now();
-                let put = put_all(&mut guest, &mut batch, &dead_letters, &stop).await;
-                status
-                    .metrics()
-                    .put_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                // Taken before the flush, so the flush does not wait for them.
-                let reports = put.as_ref().ok().and_then(|_| await_reports(&mut guest));
-                let flushed = if put.is_ok() && flush_after_put {
-                    let started = Instant::now();
-                    let flushed = guest.flush().await;
-                    status
-                        .metrics()
-                        .flush_seconds
-                        .observe(started.elapsed().as_secs_f64());
-                    Some(flushed)
-                } else {
-                    None
-                };
-                put_done.store(true, std::sync::atomic::Ordering::Relaxed);
-                (put, reports, flushed)
-            };
-            let ((put, reports, flushed), next) = tokio::join!(deliver, prefetch);
-            pending.extend(next);
-            let fault = match put {
-                Ok(()) => {
-                    unflushed.push(batch, reports);
-                    restarts.reset();
-                    let confirmed = match flushed {
-                        Some(Err(fault)) => {
-                            unflushed.put_again(&mut pending);
-                            Err(fault)
+                    // Once everything put so far is confirmed, a new guest can take over.
+                    match held.flush(&mut guest, &status).await {
+                        Ok(()) => {
+                            super::log_recycle(used, max);
+                            continue 'guest;
                         }
-                        flushed => {
-                            if flushed.is_some() {
-                                unflushed.flushed_all();
-                            }
-                            let wait = unflushed.over_limit();
-                            unflushed
-                                .confirm(wait, &mut pending, &mut accepted, &status)
-                                .await
-                        }
-                    };
-                    match confirmed {
-                        Ok(confirmed) => match guest.outgrown(super::RECYCLE_AT) {
-                            None => {
-                                // Retrying ends when something reached the destination, not
-                                // when a put was taken: a put only queues.
-                                if confirmed > 0 {
-                                    retries.reset();
-                                }
-                                continue;
-                            }
-                            // Once everything put so far is confirmed, a new guest can take
-                            // over.
-                            Some((used, max)) => {
-                                match flush(
-                                    &mut guest,
-                                    &mut unflushed,
-                                    &mut pending,
-                                    &mut accepted,
-                                    &status,
-                                )
-                                .await
-                                {
-                                    Ok(()) => {
-                                        super::log_recycle(used, max);
-                                        continue 'guest;
-                                    }
-                                    Err(fault) => fault,
-                                }
-                            }
-                        },
                         Err(fault) => fault,
                     }
                 }
-                Err(fault) => {
-                    // What was put before it stays with the guest: a retried put and the next
-                    // flush cover it, and a new guest gets it again.
-                    pending.push_front(batch);
-                    fault
-                }
+                Err(fault) => fault,
             };
             match fault {
                 GuestFault::Retriable(reason) => {
@@ -487,10 +382,92 @@ pub async fn run(spec: TaskSpec, deps: TaskDeps, status: StatusCell, stop: Cance
             }
         }
     }
-    accepted.commit(&consumer, status.metrics(), true).await;
+    held.accepted
+        .commit(&consumer, status.metrics(), true)
+        .await;
     status.stopped();
     // The client's consumer shutdown takes 10-17 s; do not hold the caller up.
     tokio::spawn(consumer.shutdown());
+}
+
+/// Puts `batch`, flushing after it when due, while the next batch is fetched, then confirms
+/// what Kafka acknowledged meanwhile. Returns whether something was confirmed; on a fault the
+/// unconfirmed batches are back in `held.pending`, in order.
+async fn put_once(
+    cx: &SinkContext<'_>,
+    guest: &mut SinkGuest,
+    mut batch: Pending,
+    held: &mut Held,
+    restarts: &mut Backoff,
+    first_wait: u64,
+) -> Result<bool, GuestFault> {
+    let status = cx.status;
+    let flush_after_put = held.unflushed.due_with(&batch);
+    // Fetch the next batch while this one is put (and flushed), and keep adding to it until
+    // that is done: what arrives meanwhile goes out in the next put, not in the one after it
+    // (stopping at the first pull left the rest in the client's cache).
+    let put_done = std::sync::atomic::AtomicBool::new(false);
+    let fetch_next = held.pending.is_empty();
+    let prefetch = async {
+        if !fetch_next {
+            return None;
+        }
+        let mut next = Vec::new();
+        loop {
+            let done = put_done.load(std::sync::atomic::Ordering::Relaxed);
+            let room = MAX_PUT_RECORDS.saturating_sub(next.len());
+            let timeout = match (next.is_empty(), done) {
+                (true, _) => first_wait,
+                (false, false) => GATHER_MS,
+                // The put is over: take what is already fetched, without waiting.
+                (false, true) => 0,
+            };
+            next.extend(cx.consumer.poll(room, timeout).await);
+            if next.is_empty() || done || next.len() >= MAX_PUT_RECORDS {
+                break;
+            }
+        }
+        pending_of(next, status.metrics())
+    };
+    // Put, then flush when due: a sink that only queues in `put()` (kafka-sink) sends the next
+    // batch while the destination acknowledges this one, and `flush()` waits for the
+    // acknowledgements before anything is committed.
+    let deliver = async {
+        let started = Instant::now();
+        let put = put_all(guest, &mut batch, cx.dead_letters, cx.stop).await;
+        status
+            .metrics()
+            .put_seconds
+            .observe(started.elapsed().as_secs_f64());
+        // Taken before the flush, so the flush does not wait for them.
+        let reports = put.as_ref().ok().and_then(|_| await_reports(guest));
+        let flushed = match put {
+            Ok(()) if flush_after_put => Some(timed_flush(guest, status).await),
+            _ => None,
+        };
+        put_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (put, reports, flushed)
+    };
+    let ((put, reports, flushed), next) = tokio::join!(deliver, prefetch);
+    held.pending.extend(next);
+    if let Err(fault) = put {
+        // What was put before it stays with the guest: a retried put and the next flush cover
+        // it, and a new guest gets it again.
+        held.pending.push_front(batch);
+        return Err(fault);
+    }
+    held.unflushed.push(batch, reports);
+    restarts.reset();
+    match flushed {
+        Some(Err(fault)) => {
+            held.put_again();
+            return Err(fault);
+        }
+        Some(Ok(())) => held.unflushed.flushed_all(),
+        None => {}
+    }
+    let wait = held.unflushed.over_limit();
+    Ok(held.confirm(wait, status).await? > 0)
 }
 
 /// `put()`s the batches of `pending`. Each record the guest rejects goes to the dead-letter

@@ -210,10 +210,7 @@ impl Deliveries {
         if let Err((index, e)) = &result
             && let Some(held) = producers.get(*index)
         {
-            tracing::warn!(
-                fatal = ?held.producer.client().fatal_error(),
-                "kafka send failed ({e}); replacing the producer"
-            );
+            warn_replacing(&held.producer, e);
             held.shared.replace(held.generation)?;
         }
         // One of them may be the last handle on a replaced producer, and closing one blocks.
@@ -576,18 +573,12 @@ impl HostProducer for TaskState {
         batches: Vec<RecordBatch>,
     ) -> Result<(), String> {
         let shared = self.producer(&this)?;
-        let (generation, producer) = shared.current();
         let mut deliveries = Deliveries::default();
-        let index = deliveries.holding(&shared, generation, &producer);
-        let queued = queue_all(&producer, index, &batches, &mut deliveries.batches).await;
-        if let Err(e) = queued {
-            self.warn_replacing(&producer, &e);
-            shared.replace(generation)?;
+        if let Err(e) = queue_into(&shared, &batches, &mut deliveries).await {
             // Possibly the last handles on the replaced producer: closed off the executor.
-            tokio::task::spawn_blocking(move || drop((deliveries, producer)));
+            tokio::task::spawn_blocking(move || drop(deliveries));
             return Err(e);
         }
-        drop(producer);
         deliveries.confirm().await
     }
 
@@ -605,14 +596,7 @@ impl crate::wasm::bindings::kafka_pipeline::Host for TaskState {
         batches: Vec<RecordBatch>,
     ) -> Result<(), String> {
         let shared = self.producer(&this)?;
-        let (generation, producer) = shared.current();
-        let index = self.deliveries.holding(&shared, generation, &producer);
-        let queued = queue_all(&producer, index, &batches, &mut self.deliveries.batches).await;
-        if let Err(e) = &queued {
-            self.warn_replacing(&producer, e);
-            shared.replace(generation)?;
-        }
-        queued
+        queue_into(&shared, &batches, &mut self.deliveries).await
     }
 
     async fn flush(&mut self, _this: Resource<KafkaProducer>) -> Result<(), String> {
@@ -620,18 +604,33 @@ impl crate::wasm::bindings::kafka_pipeline::Host for TaskState {
     }
 }
 
-impl TaskState {
-    /// After a failed send the caller sends the same records again, with a fresh producer: after
-    /// an outage an idempotent producer can be fenced or in a fatal state and never send again
-    /// (Tansu answers ProducerFenced after librdkafka bumps the epoch).
-    fn warn_replacing(&self, producer: &FutureProducer, error: &str) {
-        tracing::warn!(
-            connector = %self.ids.connector,
-            task = self.ids.task,
-            fatal = ?producer.client().fatal_error(),
-            "kafka send failed ({error}); replacing the producer"
-        );
+/// Queues `batches` on `shared`'s current producer, their delivery reports into `deliveries`
+/// (which holds the producer until they are in). A record the producer refuses replaces the
+/// producer: the caller sends the records again.
+async fn queue_into(
+    shared: &Arc<SharedProducer>,
+    batches: &[RecordBatch],
+    deliveries: &mut Deliveries,
+) -> Result<(), String> {
+    let (generation, producer) = shared.current();
+    let index = deliveries.holding(shared, generation, &producer);
+    let queued = queue_all(&producer, index, batches, &mut deliveries.batches).await;
+    if let Err(e) = &queued {
+        warn_replacing(&producer, e);
+        shared.replace(generation)?;
     }
+    queued
+}
+
+/// After a failed send the caller sends the same records again, with a fresh producer: after an
+/// outage an idempotent producer can be fenced or in a fatal state and never send again (Tansu
+/// answers ProducerFenced after librdkafka bumps the epoch). The task's span names the
+/// connector and task.
+fn warn_replacing(producer: &FutureProducer, error: &str) {
+    tracing::warn!(
+        fatal = ?producer.client().fatal_error(),
+        "kafka send failed ({error}); replacing the producer"
+    );
 }
 
 /// Hands every record to `producer` (waiting only while its queue is full), adding one
