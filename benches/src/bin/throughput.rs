@@ -367,7 +367,13 @@ impl Round<'_> {
                 config(tasks)["connector-class"].as_str().unwrap_or("c"),
                 self.tag
             );
+            let from = monotonic_secs();
             let ferry = worker.measure(&connector, config(tasks), self.total)?;
+            // To cut a profile to this run (`perf record -k CLOCK_MONOTONIC`, `--time`).
+            println!(
+                "    {connector}: CLOCK_MONOTONIC {from:.3} to {:.3}",
+                monotonic_secs()
+            );
             report(direction, tasks, self.total, native, ferry);
             report_cpu(
                 direction,
@@ -894,4 +900,15 @@ mod latency {
             ],
         })
     }
+}
+
+/// Seconds on `CLOCK_MONOTONIC`, the clock `perf record -k CLOCK_MONOTONIC` stamps samples with.
+fn monotonic_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }

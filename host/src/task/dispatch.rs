@@ -26,8 +26,11 @@ pub use crate::model::key_hash;
 use crate::rocketmq::{Hub, HubError, MAX_MESSAGE_BYTES, to_mq_message_with_body};
 use crate::wasm::bindings::Message;
 
-/// Messages per RocketMQ batch send.
-const BATCH_MESSAGES: usize = 256;
+/// Messages per RocketMQ batch send. A queue has one send in flight (per-key order), so a
+/// task moves at most this many records per queue per broker round trip: at 256, one
+/// kafka-source task stalled on that at 59-75k rec/s; at 512 it ran at 76.5-76.8k in every
+/// round (BENCHMARKS.md, issue 13, 2026-12-05 afternoon).
+const BATCH_MESSAGES: usize = 512;
 /// Bytes per RocketMQ batch send (the broker's limit is 4 MiB; sends under 1 MiB are fastest).
 const BATCH_BYTES: usize = 900 * 1024;
 /// Per-message overhead counted against [`BATCH_BYTES`] (properties, headers).
