@@ -13,6 +13,7 @@ pub mod source;
 pub mod status;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -99,6 +100,25 @@ pub type Stopped = futures::future::Shared<futures::future::BoxFuture<'static, (
 /// How long a stopping task may take to finish its in-flight deliveries.
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// How many task loops run on this worker (started and not yet ended).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a task loop in [`RUNNING`] while it lives (also when it is aborted).
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Starts a task loop of the right kind, once `after` (the previous run of the same task on
 /// this worker, still stopping) has finished. The loop runs under a child of `stop` that the
 /// task itself cancels when it gives up (`errors.retry.timeout`, a record that can never be sent).
@@ -112,7 +132,9 @@ pub fn spawn(spec: TaskSpec, deps: TaskDeps, after: Option<Stopped>, paused: boo
     let span = tracing::info_span!("task", connector = %spec.ids.connector, task = spec.ids.task);
     let kind = spec.plugin.kind;
     let cell = status.clone();
+    let running = Running::start();
     let task = async move {
+        let _running = running;
         if let Some(previous) = after {
             previous.await;
         }
@@ -126,7 +148,7 @@ pub fn spawn(spec: TaskSpec, deps: TaskDeps, after: Option<Stopped>, paused: boo
 }
 
 /// Stops a task in the background: cancels it and lets it finish its in-flight deliveries for
-/// up to [`STOP_GRACE`], then aborts it, and returns the memory it freed to the OS. The caller
+/// up to [`STOP_GRACE`], then aborts it; once no task runs, freed memory goes back to the OS. The caller
 /// does not wait; the result says when it is done.
 pub fn stop(task: TaskHandle) -> Stopped {
     use futures::FutureExt;
@@ -137,7 +159,7 @@ pub fn stop(task: TaskHandle) -> Stopped {
             tracing::warn!("task did not stop within {STOP_GRACE:?}; aborting it");
             abort.abort();
         }
-        crate::memory::release_soon();
+        crate::memory::release_soon_if(|| RUNNING.load(Ordering::Relaxed) == 0);
     });
     async move {
         let _ = done.await;
