@@ -47,6 +47,8 @@ test: build-plugins
     cargo build --release -p ferry -p ferry-bench
     scripts/brokers.sh up
     trap 'scripts/brokers.sh down' EXIT
+    # Files the connectors of earlier runs wrote (a failed test keeps its worker folder too).
+    rm -rf "${TMPDIR:-/tmp}/ferry-test-files"
     cargo test --release -- --test-threads 2
 
 # Benchmarks (see BENCHMARKS.md): the WebAssembly boundary, then throughput against a native copier

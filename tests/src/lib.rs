@@ -306,6 +306,13 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.kill9();
+        // Its store holds compiled plugins (about 100 MiB): a suite run left gigabytes, and the
+        // RocketMQ broker refuses writes above 90 % disk use. A failed test keeps it (the log).
+        if !std::thread::panicking()
+            && let Some(root) = self.log.parent()
+        {
+            let _ = std::fs::remove_dir_all(root);
+        }
     }
 }
 
@@ -473,7 +480,8 @@ pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
             continue;
         };
         for line in text.lines() {
-            // A line being written right now may be incomplete; it is counted next time.
+            // A line being written right now may be incomplete; it is counted next time. A
+            // worker killed mid-write leaves part of a line too (its records come again).
             let Ok(v) = serde_json::from_str::<Value>(line) else {
                 continue;
             };
@@ -487,6 +495,24 @@ pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
         }
     }
     counts
+}
+
+/// The complete lines in `dir`'s files that are not JSON (file, line number, first bytes): a
+/// killed writer's cut line, or two writers' bytes mixed.
+pub fn unreadable_lines(dir: &Path) -> Vec<(String, usize, String)> {
+    let mut bad = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            if let Some(line) = line.strip_suffix('\n')
+                && serde_json::from_str::<Value>(line).is_err()
+            {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                bad.push((name, i + 1, line.chars().take(160).collect()));
+            }
+        }
+    }
+    bad
 }
 
 /// Waits until the files in `dir` hold every record number below `total`; on timeout, panics
@@ -508,10 +534,11 @@ pub fn wait_for_records(
         if Instant::now() > deadline {
             let missing: Vec<u64> = (0..total).filter(|n| !counts.contains_key(n)).collect();
             panic!(
-                "timed out after {timeout:?} waiting for {what}: {} of {total} missing, first {:?}, last {:?}; {}",
+                "timed out after {timeout:?} waiting for {what}: {} of {total} missing, first {:?}, last {:?}; lines that are not JSON: {:?}; {}",
                 missing.len(),
                 &missing[..missing.len().min(20)],
                 missing.last(),
+                unreadable_lines(dir),
                 context()
             );
         }

@@ -182,8 +182,15 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
     kafka::create_topic(&r2k, 4);
     kafka::produce(&k2r, kafka_records(0, k2r_total / 2));
     let out = temp_dir("fo-out");
-    let (src, view, generator, sink) =
-        (unique("src"), unique("view"), unique("gen"), unique("sink"));
+    // RocketMQ's copy of the RocketMQ -> Kafka records, so a loss names its hop.
+    let r2k_out = temp_dir("fo-r2k-out");
+    let (src, view, generator, sink, r2k_view) = (
+        unique("src"),
+        unique("view"),
+        unique("gen"),
+        unique("sink"),
+        unique("r2k-view"),
+    );
     workers[0].create(
         &src,
         json!({"connector-class": "kafka-source", "kafka.topics": k2r, "kafka.bootstrap.server": kafka::bootstrap(),
@@ -198,6 +205,12 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
         &sink,
         json!({"connector-class": "kafka-sink", "rocketmq.topics": r2k, "kafka.bootstrap.server": kafka::bootstrap(), "tasks.num": "2"}),
     );
+    workers[1].create(&r2k_view, json!({"connector-class": "file-sink", "rocketmq.topics": r2k, "file.dir": r2k_out.to_str().unwrap(), "tasks.num": "1"}));
+    // FERRY_TEST_LOG_RECORDS=1: every worker logs each record it moves (logMsgDetail), to trace
+    // where a lost record stopped.
+    if std::env::var_os("FERRY_TEST_LOG_RECORDS").is_some() {
+        workers[0].request("PUT", "/logMsgDetail/true", None);
+    }
     wait_for(
         "Kafka -> RocketMQ flowing",
         Duration::from_secs(120),
@@ -276,6 +289,14 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
         },
     );
     let dups_k2r = assert_complete(&sink_counts(&out), k2r_total);
+    wait_for_records(
+        "every generated record in RocketMQ",
+        &r2k_out,
+        r2k_total,
+        Duration::from_secs(120),
+        || format!("status of {generator}: {}", observer.status(&generator)),
+    );
+    assert_complete(&sink_counts(&r2k_out), r2k_total);
     let got = kafka::read_until(&r2k, Duration::from_secs(300), |r| {
         kafka::counts_by_number(r).len() as u64 >= r2k_total
     });

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use ferry_tests::{Worker, assert_complete, sink_counts, temp_dir, unique, wait_for};
+use ferry_tests::{
+    Worker, assert_complete, sink_counts, temp_dir, unique, unreadable_lines, wait_for,
+};
 use serde_json::json;
 
 /// Creates datagen (`count` records into a fresh topic) and, once the topic exists, file-sink
@@ -100,6 +102,40 @@ fn sigkill_mid_stream(buffered: bool) {
     let duplicates = assert_complete(&sink_counts(&out), total);
     println!(
         "sigkill (file.buffered={buffered}): {before} records before the kill, {total} after, {duplicates} duplicates"
+    );
+}
+
+/// A worker killed in the middle of a write leaves part of a line at the end of the file (the
+/// kernel stops the write at a page boundary). The next owner's first line must start on a
+/// line of its own: glued to the cut one, both were unreadable and that record was lost.
+#[test]
+fn a_file_cut_mid_line_by_a_killed_writer_goes_on_on_a_new_line() {
+    let worker = Worker::start(&["datagen", "file-sink"]);
+    let (topic, total) = (unique("cut"), 1_000u64);
+    let out = temp_dir("cut-out");
+    let cut = r#"{"topic":"earlier","queue":4,"offs"#;
+    std::fs::write(
+        out.join("records-0.jsonl"),
+        format!("{{\"value\":\"x\"}}\n{cut}"),
+    )
+    .unwrap();
+    worker.create(
+        &unique("src"),
+        json!({"connector-class": "datagen", "datagen.topic": topic, "datagen.count": total.to_string()}),
+    );
+    worker.create(
+        &unique("sink"),
+        json!({"connector-class": "file-sink", "rocketmq.topics": topic, "file.dir": out.to_str().unwrap()}),
+    );
+    wait_for("every record in the file", Duration::from_secs(120), || {
+        (sink_counts(&out).len() as u64 >= total).then_some(())
+    });
+    assert_complete(&sink_counts(&out), total);
+    let bad = unreadable_lines(&out);
+    assert_eq!(
+        bad,
+        vec![("records-0.jsonl".to_string(), 2, cut.to_string())],
+        "only the cut line is unreadable, on its own line"
     );
 }
 
