@@ -10,16 +10,9 @@
 //! messages right before each send: a built copy kept for retries cost a clone of every
 //! message's properties per send (issue 13 profile). Each record's value moves into `Bytes`
 //! once, so no send attempt copies it.
-//!
-//! The senders belong to the connector, not the task: every task of a connector on this worker
-//! hands its records for a queue to the same sender, so they go out in the same batch sends.
-//! With a sender per task, four tasks sent four times as many batches, each a quarter the size,
-//! and moved fewer records than one task (issue 13). Each record still reports to its own task:
-//! a failed send shows on every task with records in it, a stopped task's records are not sent
-//! any more, and a record too large fails only the task that produced it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cheetah_string::CheetahString;
@@ -57,88 +50,20 @@ impl From<Message> for Outgoing {
     }
 }
 
-/// Records for one queue, with the channel that reports their acknowledgement and the task
-/// they came from.
+/// Records for one queue, with the channel that reports their acknowledgement.
 struct Chunk {
     messages: Vec<Outgoing>,
     acked: oneshot::Sender<()>,
-    task: TaskLink,
 }
 
-/// The task a chunk came from: where a failed send shows, and whether it still wants the
-/// records sent.
-#[derive(Clone)]
-struct TaskLink {
-    status: StatusCell,
-    stop: CancellationToken,
-}
-
-impl TaskLink {
-    fn running(&self) -> bool {
-        !self.stop.is_cancelled()
-    }
-}
-
-/// The queue senders of one connector on this worker, shared by its tasks (see the module doc).
-struct ConnectorSenders {
+/// The senders of one source task.
+pub struct QueueDispatcher {
     hub: Arc<Hub>,
     /// The origin marker of every message (the connector's name).
     origin: Arc<str>,
-    /// One sender per (topic, broker, queue); each ends once this is dropped (with the last
-    /// task of the connector here) and what it was given is sent or dropped.
-    queues: Mutex<HashMap<(String, String, i32), mpsc::UnboundedSender<Chunk>>>,
-}
-
-/// The connectors' senders on this worker, by hub and connector name. Weak: the senders end
-/// with the last task holding them.
-static SENDERS: LazyLock<Mutex<HashMap<(usize, String), Weak<ConnectorSenders>>>> =
-    LazyLock::new(Default::default);
-
-impl ConnectorSenders {
-    /// The senders of connector `origin` on `hub`: the ones its other tasks use, or new ones.
-    fn of(hub: Arc<Hub>, origin: &str) -> Arc<Self> {
-        let key = (Arc::as_ptr(&hub) as usize, origin.to_owned());
-        let mut open = SENDERS.lock().unwrap_or_else(|e| e.into_inner());
-        open.retain(|_, senders| senders.strong_count() > 0);
-        if let Some(senders) = open.get(&key).and_then(Weak::upgrade) {
-            return senders;
-        }
-        let senders = Arc::new(ConnectorSenders {
-            hub,
-            origin: origin.into(),
-            queues: Mutex::new(HashMap::new()),
-        });
-        open.insert(key, Arc::downgrade(&senders));
-        senders
-    }
-
-    /// Hands `chunk` to the sender of `queue`, starting it on first use.
-    fn send(&self, queue: &MessageQueue, chunk: Chunk) {
-        let key = (
-            queue.topic().to_string(),
-            queue.broker_name().to_string(),
-            queue.queue_id(),
-        );
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let sender = queues.entry(key).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(send_loop(
-                self.hub.clone(),
-                queue.clone(),
-                self.origin.clone(),
-                rx,
-            ));
-            tx
-        });
-        let _ = sender.send(chunk);
-    }
-}
-
-/// A source task's way to its connector's queue senders.
-pub struct QueueDispatcher {
-    hub: Arc<Hub>,
-    senders: Arc<ConnectorSenders>,
-    task: TaskLink,
+    status: StatusCell,
+    stop: CancellationToken,
+    senders: HashMap<(String, String, i32), mpsc::UnboundedSender<Chunk>>,
 }
 
 /// Resolves once every record handed to [`QueueDispatcher::dispatch`] was acknowledged; `false`
@@ -146,13 +71,14 @@ pub struct QueueDispatcher {
 pub type Acks = Vec<oneshot::Receiver<()>>;
 
 impl QueueDispatcher {
-    /// The dispatcher of one task of connector `origin`: its records stop being sent once
-    /// `stop` is cancelled.
+    /// Senders for one task of connector `origin`; they stop with `stop`.
     pub fn new(hub: Arc<Hub>, origin: &str, status: StatusCell, stop: CancellationToken) -> Self {
         QueueDispatcher {
-            senders: ConnectorSenders::of(hub.clone(), origin),
             hub,
-            task: TaskLink { status, stop },
+            origin: origin.into(),
+            status,
+            stop,
+            senders: HashMap::new(),
         }
     }
 
@@ -186,34 +112,49 @@ impl QueueDispatcher {
             }
             let (acked, ack) = oneshot::channel();
             acks.push(ack);
-            self.senders.send(
-                queue,
-                Chunk {
-                    messages,
-                    acked,
-                    task: self.task.clone(),
-                },
-            );
+            let _ = self.sender(queue).send(Chunk { messages, acked });
         }
         acks
     }
+
+    fn sender(&mut self, queue: &MessageQueue) -> &mpsc::UnboundedSender<Chunk> {
+        let key = (
+            queue.topic().to_string(),
+            queue.broker_name().to_string(),
+            queue.queue_id(),
+        );
+        self.senders.entry(key).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(send_loop(
+                self.hub.clone(),
+                queue.clone(),
+                self.origin.clone(),
+                rx,
+                self.status.clone(),
+                self.stop.clone(),
+            ));
+            tx
+        })
+    }
 }
 
-/// Sends the chunks of one queue in order, merging waiting chunks into one batch send, until
-/// the connector's last task here is gone.
+/// Sends the chunks of one queue in order, merging waiting chunks into one batch send.
 async fn send_loop(
     hub: Arc<Hub>,
     mut queue: MessageQueue,
     origin: Arc<str>,
     mut rx: mpsc::UnboundedReceiver<Chunk>,
+    status: StatusCell,
+    stop: CancellationToken,
 ) {
     let mut carry: Option<Chunk> = None;
-    'chunks: loop {
+    loop {
         let first = match carry.take() {
             Some(c) => c,
-            None => match rx.recv().await {
-                Some(c) => c,
-                None => return,
+            None => tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                next = rx.recv() => match next { Some(c) => c, None => return },
             },
         };
         // Merge what is already waiting, within the batch limits.
@@ -230,50 +171,36 @@ async fn send_loop(
             bytes += next_bytes;
             group.push(next);
         }
-        // A stopped task committed nothing after these records: they are not sent (their
-        // acknowledgements are dropped).
-        group.retain(|chunk| chunk.task.running() && fits(chunk, &queue));
         let mut acks = Vec::with_capacity(group.len());
-        let mut tasks: Vec<TaskLink> = Vec::new();
         let mut messages = Vec::with_capacity(count);
         for chunk in group {
             acks.push(chunk.acked);
-            if !tasks.iter().any(|t| t.status.is(&chunk.task.status)) {
-                tasks.push(chunk.task);
-            }
             messages.extend(chunk.messages);
         }
+        if let Some(size) = messages
+            .iter()
+            .map(|m| m.body.len())
+            .find(|size| *size > MAX_MESSAGE_BYTES)
+        {
+            status.fail_for_good(
+                "record-too-large",
+                format!(
+                    "a record of {size} bytes for RocketMQ topic {} is larger than the {MAX_MESSAGE_BYTES} bytes a message may have; \
+                     it can never be sent, so the task stopped (nothing after the last acknowledged record was committed)",
+                    queue.topic()
+                ),
+            );
+            return;
+        }
         for batch in split(messages) {
-            if !send_until_acked(&hub, &mut queue, &batch, &origin, &tasks).await {
-                continue 'chunks;
+            if !send_until_acked(&hub, &mut queue, &batch, &origin, &status, &stop).await {
+                return;
             }
         }
         for ack in acks {
             let _ = ack.send(());
         }
     }
-}
-
-/// Whether every record of `chunk` can ever be sent. A record larger than RocketMQ accepts
-/// fails its task for good (retrying cannot help).
-fn fits(chunk: &Chunk, queue: &MessageQueue) -> bool {
-    let Some(size) = chunk
-        .messages
-        .iter()
-        .map(|m| m.body.len())
-        .find(|size| *size > MAX_MESSAGE_BYTES)
-    else {
-        return true;
-    };
-    chunk.task.status.fail_for_good(
-        "record-too-large",
-        format!(
-            "a record of {size} bytes for RocketMQ topic {} is larger than the {MAX_MESSAGE_BYTES} bytes a message may have; \
-             it can never be sent, so the task stopped (nothing after the last acknowledged record was committed)",
-            queue.topic()
-        ),
-    );
-    false
 }
 
 fn size_of(messages: &[Outgoing]) -> usize {
@@ -284,14 +211,14 @@ fn size_of(messages: &[Outgoing]) -> usize {
 }
 
 /// Sends one batch, retrying with backoff and a fresh route after each failure (`queue` is
-/// replaced when its broker left the route). False only once none of `tasks`, whose records
-/// it holds, runs any more.
+/// replaced when its broker left the route). False only if the task stopped first.
 async fn send_until_acked(
     hub: &Hub,
     queue: &mut MessageQueue,
     batch: &[Outgoing],
     origin: &Arc<str>,
-    tasks: &[TaskLink],
+    status: &StatusCell,
+    stop: &CancellationToken,
 ) -> bool {
     let mut backoff = Backoff::for_retries();
     let origin = CheetahString::from_arc_str(origin.clone());
@@ -304,7 +231,10 @@ async fn send_until_acked(
         match hub.send_batch(queue, messages).await {
             Ok(()) => return true,
             Err(e) => {
-                if !wait_to_resend(tasks, &mut backoff, e.to_string()).await {
+                if !status
+                    .wait_to_retry(&mut backoff, "rocketmq", e.to_string(), stop)
+                    .await
+                {
                     return false;
                 }
                 if let Some(other) = hub.reroute(queue).await {
@@ -314,25 +244,6 @@ async fn send_until_acked(
             }
         }
     }
-}
-
-/// After a failed send: every running task with records in the batch shows the failure (and
-/// gives up once it lasted past its retry limit), then the backoff's delay passes. False once
-/// none of them runs.
-async fn wait_to_resend(tasks: &[TaskLink], backoff: &mut Backoff, error: String) -> bool {
-    let running: Vec<&TaskLink> = tasks.iter().filter(|t| t.running()).collect();
-    let Some((lead, others)) = running.split_first() else {
-        return false;
-    };
-    for task in others {
-        task.status
-            .show_retrying("rocketmq", error.clone(), backoff.failing_for());
-    }
-    // The first running task waits out the delay for all (the delay is the same for each).
-    lead.status
-        .wait_to_retry(backoff, "rocketmq", error, &lead.stop)
-        .await;
-    tasks.iter().any(TaskLink::running)
 }
 
 /// Splits messages into batch sends under [`BATCH_MESSAGES`] and [`BATCH_BYTES`], in order.

@@ -334,17 +334,6 @@ impl StatusCell {
         }
     }
 
-    /// Shows a failed attempt of a retry loop another task's [`Self::wait_to_retry`] waits out
-    /// (a send that carries records of several tasks): gives up past the retry limit too.
-    pub fn show_retrying(&self, kind: &str, message: String, failing_for: Duration) {
-        self.retrying(kind, message, failing_for);
-    }
-
-    /// Whether `other` is this same task's status.
-    pub fn is(&self, other: &StatusCell) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
     /// `n` more records (`bytes` of values) were acknowledged.
     pub fn delivered(&self, n: u64, bytes: u64) {
         self.0.metrics.records_out.inc_by(n);
