@@ -456,11 +456,8 @@ fn dechunk(mut rest: &str) -> String {
 /// Reads what file-sink wrote: (key, value, headers, timestamp) per line.
 pub fn sink_lines(dir: &Path) -> Vec<Value> {
     let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for line in std::fs::read_to_string(entry.path())
-            .unwrap_or_default()
-            .lines()
-        {
+    for (_, text) in sink_files(dir) {
+        for line in text.lines() {
             if let Ok(v) = serde_json::from_str::<Value>(line) {
                 lines.push(v);
             }
@@ -469,16 +466,23 @@ pub fn sink_lines(dir: &Path) -> Vec<Value> {
     lines
 }
 
+/// The files in `dir` (file-sink's output), as (file name, text); none if `dir` is missing.
+fn sink_files(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let text = std::fs::read_to_string(entry.path()).ok()?;
+            Some((entry.file_name().to_string_lossy().into_owned(), text))
+        })
+        .collect()
+}
+
 /// What file-sink wrote into a folder: how many times each datagen record number was seen.
 pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
     let mut counts = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return counts;
-    };
-    for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
+    for (_, text) in sink_files(dir) {
         for line in text.lines() {
             // A line being written right now may be incomplete; it is counted next time. A
             // worker killed mid-write leaves part of a line too (its records come again).
@@ -501,14 +505,12 @@ pub fn sink_counts(dir: &Path) -> BTreeMap<u64, u32> {
 /// killed writer's cut line, or two writers' bytes mixed.
 pub fn unreadable_lines(dir: &Path) -> Vec<(String, usize, String)> {
     let mut bad = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+    for (name, text) in sink_files(dir) {
         for (i, line) in text.split_inclusive('\n').enumerate() {
             if let Some(line) = line.strip_suffix('\n')
                 && serde_json::from_str::<Value>(line).is_err()
             {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                bad.push((name, i + 1, line.chars().take(160).collect()));
+                bad.push((name.clone(), i + 1, line.chars().take(160).collect()));
             }
         }
     }

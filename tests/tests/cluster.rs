@@ -209,7 +209,8 @@ fn sigkill_of_a_worker_fails_its_tasks_over_and_loses_nothing() {
     // FERRY_TEST_LOG_RECORDS=1: every worker logs each record it moves (logMsgDetail), to trace
     // where a lost record stopped.
     if std::env::var_os("FERRY_TEST_LOG_RECORDS").is_some() {
-        workers[0].request("PUT", "/logMsgDetail/true", None);
+        let (code, body) = workers[0].request("PUT", "/logMsgDetail/true", None);
+        assert_eq!(code, 200, "logMsgDetail: {body}");
     }
     wait_for(
         "Kafka -> RocketMQ flowing",
