@@ -261,7 +261,9 @@ async fn run(
         let worker = watched.clone();
         handle.spawn(async move { worker.plugins_reloaded(&report).await });
     }));
-    tokio::spawn(ferry::memory::release_periodically());
+    tokio::spawn(ferry::memory::release_periodically(
+        ferry::task::records_delivered,
+    ));
     let flushed = store.clone();
     tokio::spawn(async move {
         loop {

@@ -2,7 +2,8 @@
 //! freed (per-thread arenas, the top of each heap) for reuse, so after the plugins are compiled
 //! at startup, or after a burst of traffic has come and gone, the worker can hold tens of MiB
 //! of resident memory it no longer uses. [`release_unused`] asks glibc to return them
-//! (`malloc_trim(0)`); the worker calls it after each plugin scan and periodically.
+//! (`malloc_trim(0)`); the worker calls it after each plugin scan, after its last task stopped,
+//! and periodically while it is quiet.
 //! [`tune_allocator`] caps the number of per-thread arenas first: memory freed in an arena that
 //! no thread uses any more is never trimmed, and compiling nine plugins on the blocking pool
 //! leaves about 18 MiB behind that way (measured: 66.5 MiB idle with glibc's default of
@@ -10,7 +11,7 @@
 //! free (see [`TRIM_THRESHOLD`]): under traffic that cost a page fault and a zeroed page for
 //! every batch-sized buffer, a fifth of the worker's CPU (BENCHMARKS.md, issue 13 profile).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the worker returns freed memory.
 pub const RELEASE_EVERY: Duration = Duration::from_secs(30);
@@ -69,11 +70,54 @@ pub fn release_unused() {
     }
 }
 
-/// Calls [`release_unused`] every [`RELEASE_EVERY`], off the executor, forever.
-pub async fn release_periodically() {
+/// How often the periodic release trims even while traffic flows: a worker that never goes
+/// quiet still gives back what a burst left, at the price of one stall this often.
+pub const RELEASE_UNDER_TRAFFIC_EVERY: Duration = Duration::from_secs(600);
+
+/// Every [`RELEASE_EVERY`], off the executor, forever: calls [`release_unused`] if the worker
+/// was quiet since the last look (`delivered()`, its running total of delivered records, did
+/// not move), or if it last did so [`RELEASE_UNDER_TRAFFIC_EVERY`] ago. Not on every tick: a
+/// trim holds the allocator's locks while it walks the heap and the pages it returns fault back
+/// in at once under traffic; one landing in a 10 s latency run put p99 at 10,000 rec/s over
+/// 50 ms (BENCHMARKS.md, issue 13). Under steady traffic the freed memory is reused anyway.
+pub async fn release_periodically(delivered: impl Fn() -> u64) {
+    let mut schedule = ReleaseSchedule::new(delivered(), Instant::now());
     loop {
         tokio::time::sleep(RELEASE_EVERY).await;
-        let _ = tokio::task::spawn_blocking(release_unused).await;
+        if schedule.due(delivered(), Instant::now()) {
+            let started = Instant::now();
+            let _ = tokio::task::spawn_blocking(release_unused).await;
+            tracing::debug!(took = ?started.elapsed(), "freed memory returned to the OS");
+        }
+    }
+}
+
+/// When the periodic release runs: after a quiet period, or [`RELEASE_UNDER_TRAFFIC_EVERY`]
+/// after the last one.
+struct ReleaseSchedule {
+    /// The delivered-records total at the previous look.
+    seen: u64,
+    last_release: Instant,
+}
+
+impl ReleaseSchedule {
+    fn new(delivered: u64, now: Instant) -> Self {
+        ReleaseSchedule {
+            seen: delivered,
+            last_release: now,
+        }
+    }
+
+    /// Whether to release now, given the delivered-records total and the time; counts the
+    /// release as done when it says yes.
+    fn due(&mut self, delivered: u64, now: Instant) -> bool {
+        let quiet = delivered == self.seen;
+        self.seen = delivered;
+        let due = quiet || now.duration_since(self.last_release) >= RELEASE_UNDER_TRAFFIC_EVERY;
+        if due {
+            self.last_release = now;
+        }
+        due
     }
 }
 
@@ -90,4 +134,37 @@ pub fn release_soon_if(idle: impl Fn() -> bool + Send + 'static) {
             let _ = tokio::task::spawn_blocking(release_unused).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_when_quiet_and_rarely_under_traffic() {
+        let start = Instant::now();
+        let mut schedule = ReleaseSchedule::new(0, start);
+        assert!(schedule.due(0, start + RELEASE_EVERY), "quiet: release");
+        let mut at = start + RELEASE_EVERY;
+        let mut delivered = 0;
+        let mut releases = 0;
+        // Ten minutes of traffic: no release until RELEASE_UNDER_TRAFFIC_EVERY has passed.
+        while at < start + RELEASE_EVERY + RELEASE_UNDER_TRAFFIC_EVERY {
+            at += RELEASE_EVERY;
+            delivered += 1_000;
+            if schedule.due(delivered, at) {
+                releases += 1;
+                assert!(at.duration_since(start + RELEASE_EVERY) >= RELEASE_UNDER_TRAFFIC_EVERY);
+            }
+        }
+        assert_eq!(releases, 1, "one release in ten minutes of traffic");
+        assert!(
+            !schedule.due(delivered + 1, at + RELEASE_EVERY),
+            "traffic goes on"
+        );
+        assert!(
+            schedule.due(delivered + 1, at + 2 * RELEASE_EVERY),
+            "quiet again"
+        );
+    }
 }

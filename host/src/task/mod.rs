@@ -13,7 +13,7 @@ pub mod source;
 pub mod status;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -102,6 +102,15 @@ pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How many task loops run on this worker (started and not yet ended).
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the worker's tasks delivered since it started (all connectors): tells the periodic
+/// memory release whether traffic is flowing.
+static DELIVERED: AtomicU64 = AtomicU64::new(0);
+
+/// Records delivered by every task of this worker so far; see [`crate::memory::release_periodically`].
+pub fn records_delivered() -> u64 {
+    DELIVERED.load(Ordering::Relaxed)
+}
 
 /// Counts a task loop in [`RUNNING`] while it lives (also when it is aborted).
 struct Running;

@@ -338,6 +338,7 @@ impl StatusCell {
     pub fn delivered(&self, n: u64, bytes: u64) {
         self.0.metrics.records_out.inc_by(n);
         self.0.metrics.bytes_out.inc_by(bytes);
+        super::DELIVERED.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         let mut s = self.0.status.lock().unwrap();
         s.delivered += n;
         s.retrying_since_ms = None;
