@@ -96,7 +96,7 @@ impl FerryWorker {
         let text = self.http_text("GET", "/metrics", "")?;
         let label = format!("connector=\"{name}\"");
         let mut parts = Vec::new();
-        for call in ["poll", "put", "flush", "send", "commit"] {
+        for call in ["poll", "put", "put_age", "flush", "send", "commit"] {
             let family = format!("ferry_task_{call}_seconds");
             let (mut count, mut sum) = (0.0, 0.0);
             let mut buckets: std::collections::BTreeMap<u64, f64> = Default::default();

@@ -523,7 +523,7 @@ async fn fill_rocketmq(hub: &Hub, topic: &str, total: u64) -> anyhow::Result<()>
 /// native copier in place of Ferry give the baseline.
 mod latency {
     use super::*;
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
 
     /// Produce in ticks of this many ms (`rate / 100` records each).
     const TICK_MS: u64 = 10;
@@ -554,8 +554,13 @@ mod latency {
         copier: &'static str,
         rate: u64,
         total: Vec<i64>,
+        /// When each record was produced (ms since the epoch), in the order of `total`.
+        produced: Vec<i64>,
         hops: Vec<(&'static str, Vec<i64>)>,
     }
+
+    /// Records later than this count as slow in [`Run::print`]'s stall line (the p99 target).
+    const SLOW_MS: i64 = 50;
 
     /// p50, p99 and max of `values` (sorted in place).
     fn quantiles(values: &mut [i64]) -> (i64, i64, i64) {
@@ -567,6 +572,7 @@ mod latency {
     impl Run {
         /// Prints end-to-end p50, p99 and max, and p50/p99 per hop; returns the end-to-end p99.
         pub fn print(mut self) -> i64 {
+            let stalls = self.stalls();
             let (p50, p99, max) = quantiles(&mut self.total);
             println!(
                 "{} latency at {} rec/s, {}: p50 {p50} ms, p99 {p99} ms, max {max} ms ({} records)",
@@ -582,7 +588,47 @@ mod latency {
                 let (p50, p99, max) = quantiles(values);
                 println!("    {hop:<44} p50 {p50:>4} ms, p99 {p99:>4} ms, max {max:>5} ms");
             }
+            if !stalls.is_empty() {
+                println!("    {stalls}");
+            }
             p99
+        }
+
+        /// Where the records slower than [`SLOW_MS`] were produced: the 250 ms windows that hold
+        /// most of them, as seconds into the run. Tells one stall (a few windows) from a slow
+        /// path (spread over the run).
+        fn stalls(&self) -> String {
+            let Some(start) = self.produced.iter().min() else {
+                return String::new();
+            };
+            let mut windows: BTreeMap<i64, usize> = BTreeMap::new();
+            for (latency, produced) in self.total.iter().zip(&self.produced) {
+                if *latency > SLOW_MS {
+                    *windows.entry((produced - start) / 250).or_default() += 1;
+                }
+            }
+            let slow: usize = windows.values().sum();
+            if slow == 0 {
+                return String::new();
+            }
+            let mut worst: Vec<_> = windows.iter().collect();
+            worst.sort_by(|a, b| b.1.cmp(a.1));
+            let shown: Vec<String> = worst
+                .iter()
+                .take(4)
+                .map(|(w, n)| format!("+{:.2} s: {n}", **w as f64 / 4.0))
+                .collect();
+            // The start as UTC time of day, to match the worker's log.
+            let ms = start.rem_euclid(86_400_000);
+            format!(
+                "over {SLOW_MS} ms: {slow} records in {} windows of 250 ms; most at {} (run started {:02}:{:02}:{:02}.{:03} UTC)",
+                windows.len(),
+                shown.join(", "),
+                ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            )
         }
     }
 
@@ -719,6 +765,7 @@ mod latency {
         }
         let read = async {
             let (mut all, mut sent, mut stored, mut read) = (vec![], vec![], vec![], vec![]);
+            let mut produced = vec![];
             let deadline = Instant::now() + Duration::from_secs(seconds + 120);
             while (all.len() as u64) < total && Instant::now() < deadline {
                 for ext in reader.poll(2048, 100).await {
@@ -726,13 +773,14 @@ mod latency {
                     if record_number(&m.value).is_some_and(|i| i < total) {
                         let now = now_ms();
                         all.push(now - m.timestamp_ms);
+                        produced.push(m.timestamp_ms);
                         sent.push(ext.born_timestamp() - m.timestamp_ms);
                         stored.push(ext.store_timestamp() - ext.born_timestamp());
                         read.push(now - ext.store_timestamp());
                     }
                 }
             }
-            (all, sent, stored, read)
+            (all, produced, sent, stored, read)
         };
         let produce = paced(rate, total, |first, n| {
             let sends: Vec<_> = (first..first + n).map(send).collect();
@@ -743,7 +791,7 @@ mod latency {
                 Ok(())
             }
         });
-        let ((all, sent, stored, read), produced) = tokio::join!(read, produce);
+        let ((all, produced_at, sent, stored, read), produced) = tokio::join!(read, produce);
         produced?;
         reader.shutdown().await;
         if let Copier::Ferry(worker) = copier {
@@ -761,6 +809,7 @@ mod latency {
             copier: copier.label(),
             rate,
             total: all,
+            produced: produced_at,
             hops: vec![
                 ("Kafka produce -> copier sends to RocketMQ", sent),
                 ("RocketMQ send -> stored", stored),
@@ -881,9 +930,10 @@ mod latency {
             "only {} of {total} records arrived",
             arrived.len()
         );
-        let (mut all, mut rocketmq, mut rest) = (vec![], vec![], vec![]);
+        let (mut all, mut produced_at, mut rocketmq, mut rest) = (vec![], vec![], vec![], vec![]);
         for (i, produced, at) in arrived {
             all.push(at - produced);
+            produced_at.push(produced);
             if let Some(r) = readable.get(&i) {
                 rocketmq.push(r - produced);
                 rest.push(at - r);
@@ -894,6 +944,7 @@ mod latency {
             copier: copier.label(),
             rate,
             total: all,
+            produced: produced_at,
             hops: vec![
                 ("RocketMQ produce -> readable (side reader)", rocketmq),
                 ("readable -> copier -> Kafka -> read", rest),

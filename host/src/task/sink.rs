@@ -42,6 +42,8 @@ struct Pending {
     records: u64,
     /// Value bytes of the records.
     bytes: u64,
+    /// RocketMQ store time of the oldest record (ms since the epoch, the broker's clock).
+    oldest_stored_ms: i64,
 }
 
 /// One `put()` the guest took, not confirmed yet.
@@ -433,6 +435,7 @@ async fn put_once(
     // batch while the destination acknowledges this one, and `flush()` waits for the
     // acknowledgements before anything is committed.
     let deliver = async {
+        observe_age(&status.metrics().put_age_seconds, batch.oldest_stored_ms);
         let started = Instant::now();
         let put = put_all(guest, &mut batch, cx.dead_letters, cx.stop).await;
         status
@@ -602,6 +605,11 @@ fn pending_of(messages: Vec<MessageExt>, metrics: &TaskMetrics) -> Option<Pendin
     metrics.bytes_in.inc_by(bytes);
     metrics.lag.set(SinkConsumer::lag(&messages));
     let offsets = SinkConsumer::next_offsets(&messages);
+    let oldest_stored_ms = messages
+        .iter()
+        .map(MessageExt::store_timestamp)
+        .min()
+        .unwrap_or_default();
     let mut grouped: BTreeMap<(&str, i32), Vec<Message>> = BTreeMap::new();
     for ext in &messages {
         grouped
@@ -622,7 +630,17 @@ fn pending_of(messages: Vec<MessageExt>, metrics: &TaskMetrics) -> Option<Pendin
         offsets,
         records,
         bytes,
+        oldest_stored_ms,
     })
+}
+
+/// Observes the age of a record stored at `stored_ms` (ms since the epoch), now.
+fn observe_age(histogram: &prometheus_client::metrics::histogram::Histogram, stored_ms: i64) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    // A broker clock ahead of this host's gives a negative age: count it as 0.
+    histogram.observe((now_ms - stored_ms).max(0) as f64 / 1000.0);
 }
 
 #[cfg(test)]
@@ -636,6 +654,7 @@ mod tests {
             offsets: HashMap::from([(("t".to_string(), "b".to_string(), 0), next)]),
             records,
             bytes: records * 1024,
+            oldest_stored_ms: 0,
         }
     }
 
