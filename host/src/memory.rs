@@ -78,8 +78,8 @@ pub const RELEASE_UNDER_TRAFFIC_EVERY: Duration = Duration::from_secs(600);
 /// was quiet since the last look (`delivered()`, its running total of delivered records, did
 /// not move), or if it last did so [`RELEASE_UNDER_TRAFFIC_EVERY`] ago. Not on every tick: a
 /// trim holds the allocator's locks while it walks the heap and the pages it returns fault back
-/// in at once under traffic; one landing in a 10 s latency run put p99 at 10,000 rec/s over
-/// 50 ms (BENCHMARKS.md, issue 13). Under steady traffic the freed memory is reused anyway.
+/// in at once under traffic (trims after each connector deletion put R->K p99 at 10,000 rec/s
+/// at 68-95 ms: BENCHMARKS.md, issue 13). Under steady traffic the freed memory is reused anyway.
 pub async fn release_periodically(delivered: impl Fn() -> u64) {
     let mut schedule = ReleaseSchedule::new(delivered(), Instant::now());
     loop {
