@@ -636,11 +636,8 @@ fn pending_of(messages: Vec<MessageExt>, metrics: &TaskMetrics) -> Option<Pendin
 
 /// Observes the age of a record stored at `stored_ms` (ms since the epoch), now.
 fn observe_age(histogram: &prometheus_client::metrics::histogram::Histogram, stored_ms: i64) {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     // A broker clock ahead of this host's gives a negative age: count it as 0.
-    histogram.observe((now_ms - stored_ms).max(0) as f64 / 1000.0);
+    histogram.observe((super::status::now_ms() - stored_ms).max(0) as f64 / 1000.0);
 }
 
 #[cfg(test)]

@@ -122,7 +122,8 @@ struct Shared {
 #[derive(Clone)]
 pub struct StatusCell(Arc<Shared>);
 
-fn now_ms() -> i64 {
+/// Wall-clock time in ms since the epoch (status timestamps, record ages).
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
