@@ -7,10 +7,11 @@
 //! `ferry` worker running the `kafka-source` / `kafka-sink` components. Both are timed from the
 //! first copied record to the last, so consumer-group joins do not count. Prints records/s, MB/s
 //! and the ratio Ferry/baseline, for Ferry with 1 and with 4 tasks, in `FERRY_BENCH_ROUNDS`
-//! rounds (default 3: native and Ferry alternate, the summary takes medians). Then end-to-end latency
-//! (p50/p99, producer to reader, same clock) through Ferry at a fixed 10,000 records/s each way,
-//! and the worker's RSS, and a summary table of every figure against its target. Needs the
-//! brokers (`just bench` starts them).
+//! rounds (default 3: the order of the copiers is reversed every other round, the summary takes
+//! medians). End-to-end latency (p50/p99, producer to reader, same clock) through Ferry at a
+//! fixed 10,000 records/s each way is measured first, on nearly empty brokers; the run ends with
+//! the worker's RSS and a summary table of every figure against its target. Needs the brokers
+//! (`just bench` starts them).
 
 // The rocketmq client's futures are deeply nested.
 #![recursion_limit = "256"]
@@ -117,13 +118,19 @@ async fn run(
     };
 
     // `FERRY_BENCH_ROUNDS` rounds (default 3), each copying fresh data in both directions with
-    // the native copier, then Ferry with 1 and with 4 tasks: the summary takes the median of
+    // the native copier and Ferry with 1 and with 4 tasks, the order reversed every other
+    // round (native first, then Ferry first): the summary takes the median of
     // each round's ratios, as the machine's run-to-run spread (10-20 %) moves every copier.
     let rounds: usize = std::env::var("FERRY_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
         .max(1);
+    if let Some(worker) = &worker
+        && std::env::var("FERRY_BENCH_THROUGHPUT_ONLY").is_err()
+    {
+        latency_part(&hub, &brokers, tuning, worker, stamp, &mut summary).await?;
+    }
     let mut k2r_rounds = Vec::new();
     let mut r2k_rounds = Vec::new();
     for round in (0..rounds).filter(|_| throughput) {
@@ -134,8 +141,16 @@ async fn run(
             tuning,
             total,
             tag: format!("{stamp}-{round}"),
+            reversed: round % 2 == 1,
         };
-        println!("round {} of {rounds}", round + 1);
+        println!(
+            "round {} of {rounds} ({})",
+            round + 1,
+            match copy.reversed {
+                false => "native, then Ferry 1 task, 4 tasks",
+                true => "Ferry 4 tasks, 1 task, then native",
+            }
+        );
         if direction("k2r") {
             k2r_rounds.push(copy.kafka_to_rocketmq().await?);
         }
@@ -163,10 +178,25 @@ async fn run(
             after < 224.0,
         );
     }
-    if std::env::var("FERRY_BENCH_THROUGHPUT_ONLY").is_ok() {
-        summary.print();
-        return Ok(());
-    }
+    println!("worker RSS at the end: {:.1} MiB", worker.rss_mib());
+    summary.print();
+    Ok(())
+}
+
+/// The latency part: end-to-end p50/p99 through the native copier, then Ferry, at 10,000
+/// rec/s, and through Ferry at 1,000 rec/s, each way; Ferry's p99 go into `summary`. It runs
+/// before the throughput rounds, on brokers that are still nearly empty: Tansu's memory engine
+/// keeps every record and slows as it fills (1.6 GB after the rounds: its CPU per record grew by
+/// half, and p99 at 1,000 rec/s rose from about 20 to 71 ms for every copier, the native one
+/// too), which Apache Kafka, writing log segments, does not do.
+async fn latency_part(
+    hub: &Arc<Hub>,
+    brokers: &ferry_bench::native::Brokers,
+    tuning: ferry_bench::native::Tuning,
+    worker: &FerryWorker,
+    stamp: u64,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     let seconds: u64 = std::env::var("FERRY_BENCH_LATENCY_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -174,12 +204,12 @@ async fn run(
     // Native first, then Ferry, at 10,000 rec/s; Ferry alone at 1,000 rec/s.
     use latency::Copier;
     for (copier, rate) in [
-        (Copier::Native(&brokers, tuning), 10_000),
-        (Copier::Ferry(&worker), 10_000),
-        (Copier::Ferry(&worker), 1_000),
+        (Copier::Native(brokers, tuning), 10_000),
+        (Copier::Ferry(worker), 10_000),
+        (Copier::Ferry(worker), 1_000),
     ] {
         let ferry = matches!(copier, Copier::Ferry(_));
-        let p99 = latency::kafka_to_rocketmq(&hub, &copier, stamp, rate, seconds)
+        let p99 = latency::kafka_to_rocketmq(hub, &copier, stamp, rate, seconds)
             .await?
             .print();
         if ferry {
@@ -190,7 +220,7 @@ async fn run(
                 p99 < 50,
             );
         }
-        let p99 = latency::rocketmq_to_kafka(&hub, &copier, stamp, rate, seconds)
+        let p99 = latency::rocketmq_to_kafka(hub, &copier, stamp, rate, seconds)
             .await?
             .print();
         if ferry {
@@ -202,8 +232,6 @@ async fn run(
             );
         }
     }
-    println!("worker RSS at the end: {:.1} MiB", worker.rss_mib());
-    summary.print();
     Ok(())
 }
 
@@ -260,7 +288,8 @@ impl Summary {
 }
 
 /// One round of the throughput part: fresh topics (named by `tag`), copied by the native
-/// copier, then by Ferry with 1 and with 4 tasks (each a new connector, deleted after its run).
+/// copier and by Ferry with 1 and with 4 tasks (each a new connector, deleted after its run),
+/// in that order or, in odd rounds, the opposite one.
 struct Round<'a> {
     brokers: &'a ferry_bench::native::Brokers,
     hub: &'a Arc<Hub>,
@@ -269,6 +298,8 @@ struct Round<'a> {
     tuning: ferry_bench::native::Tuning,
     total: u64,
     tag: String,
+    /// Ferry runs before the native copier, 4 tasks before 1 (odd rounds).
+    reversed: bool,
 }
 
 /// `config` with the `key=value,...` pairs of environment variable `var` added (to try
@@ -295,18 +326,16 @@ impl Round<'_> {
         let from = format!("bench-k2r-{}", self.tag);
         create_kafka_topic(&from).await?;
         fill_kafka(&from, self.total)?;
-        let cpu_before = ferry_bench::cpu_of(std::process::id());
+        let to = format!("{from}-native");
         let native = ferry_bench::native::kafka_to_rocketmq(
             self.brokers,
             &from,
             PARTITIONS,
-            &format!("{from}-native"),
+            &to,
             self.total,
             self.tuning,
-        )
-        .await?;
-        let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
-        self.ferry("Kafka -> RocketMQ", native, native_cpu, |tasks| {
+        );
+        self.compare("Kafka -> RocketMQ", native, |tasks| {
             with_extra(
                 serde_json::json!({"connector-class": "kafka-source", "kafka.topics": from,
                                    "kafka.bootstrap.server": KAFKA, "topic.prefix": format!("ferry{tasks}-"),
@@ -314,6 +343,7 @@ impl Round<'_> {
                 "FERRY_BENCH_SOURCE_CONFIG",
             )
         })
+        .await
     }
 
     async fn rocketmq_to_kafka(&self) -> anyhow::Result<Ratios> {
@@ -322,17 +352,15 @@ impl Round<'_> {
         for to in ["native", "ferry1", "ferry4"] {
             create_kafka_topic(&format!("{to}-{from}")).await?;
         }
-        let cpu_before = ferry_bench::cpu_of(std::process::id());
+        let to = format!("native-{from}");
         let native = ferry_bench::native::rocketmq_to_kafka(
             self.brokers,
             &from,
-            &format!("native-{from}"),
+            &to,
             self.total,
             self.tuning,
-        )
-        .await?;
-        let native_cpu = ferry_bench::cpu_of(std::process::id()) - cpu_before;
-        self.ferry("RocketMQ -> Kafka", native, native_cpu, |tasks| {
+        );
+        self.compare("RocketMQ -> Kafka", native, |tasks| {
             with_extra(
                 serde_json::json!({"connector-class": "kafka-sink", "rocketmq.topics": from,
                                    "kafka.bootstrap.server": KAFKA, "topic.prefix": format!("ferry{tasks}-"),
@@ -340,54 +368,81 @@ impl Round<'_> {
                 "FERRY_BENCH_SINK_CONFIG",
             )
         })
+        .await
     }
 
-    /// Ferry's runs with 1 and 4 tasks (connector config from `config(tasks)`) after the
-    /// native one took `native` (and `native_cpu` of this process's CPU).
-    fn ferry(
+    /// Runs the `native` copier and Ferry with 1 and with 4 tasks (connector config from
+    /// `config(tasks)`), prints their figures and returns the ratios. Odd rounds run in the
+    /// opposite order (Ferry 4 tasks, 1 task, then native): every run writes to brokers that
+    /// the runs before it filled, and Tansu's memory engine slows as it fills, so a fixed order
+    /// would favour whoever runs first.
+    async fn compare(
         &self,
         direction: &str,
-        native: Duration,
-        native_cpu: Duration,
+        native: impl std::future::Future<Output = anyhow::Result<Duration>>,
         config: impl Fn(u32) -> serde_json::Value,
     ) -> anyhow::Result<Ratios> {
         let rate = |d: Duration| self.total as f64 / d.as_secs_f64();
+        // The native run with this process's CPU meanwhile; awaited once, first or last.
+        let timed_native = async {
+            let cpu_before = ferry_bench::cpu_of(std::process::id());
+            let took = native.await?;
+            anyhow::Ok((took, ferry_bench::cpu_of(std::process::id()) - cpu_before))
+        };
         let Some(worker) = self.worker else {
+            let (native, _) = timed_native.await?;
             println!("{direction}: native {:.0} rec/s", rate(native));
             return Ok(Ratios {
                 one_task: 0.0,
                 four_tasks: 0.0,
             });
         };
-        let mut rates = Vec::new();
-        for tasks in [1, 4] {
-            let cpu_before = worker.cpu();
-            let connector = format!(
-                "{}-{tasks}-{}",
-                config(tasks)["connector-class"].as_str().unwrap_or("c"),
-                self.tag
-            );
-            let from = monotonic_secs();
-            let ferry = worker.measure(&connector, config(tasks), self.total)?;
-            // To cut a profile to this run (`perf record -k CLOCK_MONOTONIC`, `--time`).
-            println!(
-                "    {connector}: CLOCK_MONOTONIC {from:.3} to {:.3}",
-                monotonic_secs()
-            );
-            report(direction, tasks, self.total, native, ferry);
-            report_cpu(
-                direction,
-                tasks,
-                self.total,
-                native_cpu,
-                worker.cpu() - cpu_before,
-            );
-            rates.push(rate(ferry));
+        let mut timed_native = Some(timed_native);
+        let (native_first, ferry_order) = match self.reversed {
+            false => (Some(timed_native.take().expect("unrun").await?), [1, 4]),
+            true => (None, [4, 1]),
+        };
+        let mut ferry = Vec::new();
+        for tasks in ferry_order {
+            ferry.push((tasks, self.ferry_run(worker, tasks, &config)?));
         }
+        let (native, native_cpu) = match native_first {
+            Some(done) => done,
+            None => timed_native.take().expect("unrun").await?,
+        };
+        ferry.sort_by_key(|(tasks, _)| *tasks);
+        for (tasks, (took, cpu)) in &ferry {
+            report(direction, *tasks, self.total, native, *took);
+            report_cpu(direction, *tasks, self.total, native_cpu, *cpu);
+        }
+        let (one, four) = (rate(ferry[0].1.0), rate(ferry[1].1.0));
         Ok(Ratios {
-            one_task: rates[0] / rate(native),
-            four_tasks: rates[1] / rates[0],
+            one_task: one / rate(native),
+            four_tasks: four / one,
         })
+    }
+
+    /// One Ferry run with `tasks` tasks: how long it took and the worker's CPU meanwhile.
+    fn ferry_run(
+        &self,
+        worker: &FerryWorker,
+        tasks: u32,
+        config: &impl Fn(u32) -> serde_json::Value,
+    ) -> anyhow::Result<(Duration, Duration)> {
+        let cpu_before = worker.cpu();
+        let connector = format!(
+            "{}-{tasks}-{}",
+            config(tasks)["connector-class"].as_str().unwrap_or("c"),
+            self.tag
+        );
+        let from = monotonic_secs();
+        let took = worker.measure(&connector, config(tasks), self.total)?;
+        // To cut a profile to this run (`perf record -k CLOCK_MONOTONIC`, `--time`).
+        println!(
+            "    {connector}: CLOCK_MONOTONIC {from:.3} to {:.3}",
+            monotonic_secs()
+        );
+        Ok((took, worker.cpu() - cpu_before))
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -18,7 +18,7 @@ use wasmtime::component::Resource;
 pub use crate::model::{BOOTSTRAP_KEY, CLIENT_PREFIX, KafkaGrant};
 use crate::security::kafka_properties;
 use crate::wasm::bindings::imports::kafka::{Host, HostConsumer, HostProducer, PartitionOffset};
-use crate::wasm::bindings::{Message, RecordBatch};
+use crate::wasm::bindings::RecordBatch;
 use crate::wasm::state::TaskState;
 
 impl KafkaGrant {
@@ -355,44 +355,6 @@ impl ConsumerContext for AssignFromZero {
     }
 }
 
-fn to_message(m: &impl rdkafka::message::Message) -> Message {
-    Message {
-        offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-        headers: m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp_ms: m.timestamp().to_millis().unwrap_or(-1),
-    }
-}
-
-/// Appends `m` to the batch of its topic and partition.
-fn push(batches: &mut Vec<RecordBatch>, m: &impl rdkafka::message::Message) {
-    let (topic, partition) = (m.topic(), m.partition());
-    match batches
-        .iter_mut()
-        .find(|b| b.partition == partition && b.topic == topic)
-    {
-        Some(b) => b.messages.push(to_message(m)),
-        None => batches.push(RecordBatch {
-            topic: topic.to_string(),
-            partition,
-            messages: vec![to_message(m)],
-        }),
-    }
-}
-
 fn kafka_err(e: KafkaError) -> String {
     format!("kafka: {e}")
 }
@@ -401,7 +363,7 @@ impl Host for TaskState {}
 
 impl TaskState {
     /// The rdkafka consumer behind a guest's handle.
-    fn consumer(
+    pub(super) fn consumer(
         &self,
         this: &Resource<KafkaConsumer>,
     ) -> Result<Arc<BaseConsumer<AssignFromZero>>, String> {
@@ -463,39 +425,8 @@ impl HostConsumer for TaskState {
         max: u32,
         timeout_ms: u32,
     ) -> Result<Vec<RecordBatch>, String> {
-        let consumer = self.consumer(&this)?;
-        let mut batches = Vec::new();
-        let mut count = 0;
-        // Wait for the first record on a blocking thread, then drain what is already fetched.
-        let timeout = Duration::from_millis(timeout_ms.min(5_000) as u64);
-        let waiter = consumer.clone();
-        let first = tokio::task::spawn_blocking(move || {
-            waiter.poll(timeout).map(|r| r.map(|m| m.detach()))
-        })
-        .await
-        .map_err(|e| format!("kafka: poll thread: {e}"))?;
-        match first {
-            None => return Ok(batches),
-            Some(Err(e)) => return Err(kafka_err(e)),
-            Some(Ok(m)) => {
-                push(&mut batches, &m);
-                count += 1;
-            }
-        }
-        while count < max {
-            match consumer.poll(Duration::ZERO) {
-                Some(Ok(m)) => {
-                    push(&mut batches, &m);
-                    count += 1;
-                }
-                Some(Err(e)) => {
-                    tracing::warn!("kafka poll: {e}");
-                    break;
-                }
-                None => break,
-            }
-        }
-        Ok(batches)
+        let polled = super::kafka_poll::poll(self.consumer(&this)?, max, timeout_ms).await?;
+        Ok(polled.to_batches())
     }
 
     async fn commit(

@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod http;
 pub mod kafka;
+pub mod kafka_poll;
 pub mod log;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -17,6 +18,7 @@ pub fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     clock::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     kafka::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    self::kafka_poll::shadow_consumer_poll(linker)?;
     super::bindings::kafka_pipeline::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())
 }
