@@ -17,8 +17,8 @@ use wasmtime::component::Resource;
 
 pub use crate::model::{BOOTSTRAP_KEY, CLIENT_PREFIX, KafkaGrant};
 use crate::security::kafka_properties;
-use crate::wasm::bindings::imports::kafka::{Host, HostConsumer, HostProducer, PartitionOffset};
 use crate::wasm::bindings::RecordBatch;
+use crate::wasm::bindings::imports::kafka::{Host, HostConsumer, HostProducer, PartitionOffset};
 use crate::wasm::state::TaskState;
 
 impl KafkaGrant {

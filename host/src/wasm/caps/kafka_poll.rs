@@ -15,7 +15,9 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use wasmtime::StoreContextMut;
-use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext};
+use wasmtime::component::__internal::{
+    CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext,
+};
 use wasmtime::component::{ComponentType, Linker, Lower, Resource};
 
 use super::kafka::{AssignFromZero, KafkaConsumer};
@@ -135,16 +137,6 @@ struct BatchView<'a> {
 }
 
 impl Polled {
-    /// How many records the poll took.
-    pub fn len(&self) -> usize {
-        self.messages.len()
-    }
-
-    /// Whether the poll took nothing.
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
-    }
-
     /// Calls `f` with the records as batches, one per topic and partition in order of first
     /// appearance (records in poll order), borrowing librdkafka's bytes.
     fn with_batches<R>(&self, f: impl FnOnce(&[BatchView<'_>]) -> R) -> R {
