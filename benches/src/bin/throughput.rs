@@ -397,18 +397,18 @@ impl Round<'_> {
                 four_tasks: 0.0,
             });
         };
-        let mut timed_native = Some(timed_native);
-        let (native_first, ferry_order) = match self.reversed {
-            false => (Some(timed_native.take().expect("unrun").await?), [1, 4]),
-            true => (None, [4, 1]),
+        let ferry_runs = |order: [u32; 2]| {
+            order
+                .into_iter()
+                .map(|tasks| Ok((tasks, self.ferry_run(worker, tasks, &config)?)))
+                .collect::<anyhow::Result<Vec<_>>>()
         };
-        let mut ferry = Vec::new();
-        for tasks in ferry_order {
-            ferry.push((tasks, self.ferry_run(worker, tasks, &config)?));
-        }
-        let (native, native_cpu) = match native_first {
-            Some(done) => done,
-            None => timed_native.take().expect("unrun").await?,
+        let (mut ferry, (native, native_cpu)) = if self.reversed {
+            let ferry = ferry_runs([4, 1])?;
+            (ferry, timed_native.await?)
+        } else {
+            let native = timed_native.await?;
+            (ferry_runs([1, 4])?, native)
         };
         ferry.sort_by_key(|(tasks, _)| *tasks);
         for (tasks, (took, cpu)) in &ferry {

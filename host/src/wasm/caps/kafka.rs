@@ -355,7 +355,8 @@ impl ConsumerContext for AssignFromZero {
     }
 }
 
-fn kafka_err(e: KafkaError) -> String {
+/// A librdkafka error as the guest sees it.
+pub(super) fn kafka_err(e: KafkaError) -> String {
     format!("kafka: {e}")
 }
 

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use wasmtime::StoreContextMut;
 use wasmtime::component::__internal::{
@@ -20,7 +19,7 @@ use wasmtime::component::__internal::{
 };
 use wasmtime::component::{ComponentType, Linker, Lower, Resource};
 
-use super::kafka::{AssignFromZero, KafkaConsumer};
+use super::kafka::{AssignFromZero, KafkaConsumer, kafka_err};
 use crate::wasm::bindings::{Message, RecordBatch};
 use crate::wasm::state::TaskState;
 
@@ -93,10 +92,6 @@ pub async fn poll(
         }
     }
     Ok(polled)
-}
-
-fn kafka_err(e: KafkaError) -> String {
-    format!("kafka: {e}")
 }
 
 /// Unties a message from the borrow of its consumer.
